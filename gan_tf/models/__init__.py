@@ -1,0 +1,34 @@
+"""Generator/discriminator architectures, selected by name (`--arch`).
+
+Every architecture is a pair of Keras subclassed models with the same constructor,
+`Model(image_shape, widths=None)`: the generator maps noise [batch, latent_dim] to
+images [batch, *image_shape] in [-1, 1]; the discriminator maps images to one
+logit per image, shape [batch]. `widths` is the architecture's own notion of size
+(units per dense layer, filters per conv layer); None means its default.
+Adding an architecture means writing its two classes and one `ARCHITECTURES` entry.
+"""
+import dataclasses
+
+from gan_tf.models import maxout, mlp
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    generator: type
+    discriminator: type
+
+
+ARCHITECTURES = {
+    'mlp': Architecture(mlp.MLPGenerator, mlp.MLPDiscriminator),
+    'maxout': Architecture(maxout.MaxoutGenerator, maxout.MaxoutDiscriminator),
+}
+
+
+def build(arch, image_shape, g_widths=None, d_widths=None):
+    """Returns (generator, discriminator) of architecture `arch` for `image_shape`."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f'unknown architecture {arch!r}; choose one of: '
+                         f'{", ".join(sorted(ARCHITECTURES))}')
+    entry = ARCHITECTURES[arch]
+    return (entry.generator(image_shape, widths=g_widths or None),
+            entry.discriminator(image_shape, widths=d_widths or None))

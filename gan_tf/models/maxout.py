@@ -1,0 +1,82 @@
+"""The MNIST model of Goodfellow et al. 2014, "Generative Adversarial Nets".
+
+The paper's generator mixes rectifier and sigmoid units; its discriminator is a
+maxout network trained with dropout. Here the generator has batch-normalised ReLU
+hidden layers (none on the output layer) and a tanh output to match images in
+[-1, 1]; the discriminator keeps the paper's 240 units x 5 pieces with dropout
+0.2 on its input and 0.5 on hidden units.
+"""
+import math
+
+import keras
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package='gan_tf')
+class Maxout(layers.Layer):
+    """Dense layer whose output unit is the max over `pieces` linear pieces.
+
+    Goodfellow et al. 2013, "Maxout Networks". Keras has no maxout layer.
+    """
+
+    def __init__(self, units, pieces, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.pieces = units, pieces
+        self.linear = layers.Dense(units * pieces)
+
+    def call(self, x):
+        pieces = keras.ops.reshape(self.linear(x), (-1, self.units, self.pieces))
+        return keras.ops.max(pieces, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), 'units': self.units, 'pieces': self.pieces}
+
+
+@keras.saving.register_keras_serializable(package='gan_tf')
+class MaxoutGenerator(keras.Model):
+    """z -> (dense, batch-norm, ReLU) x len(widths) -> tanh image."""
+
+    def __init__(self, image_shape, widths=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.widths = list(widths or (1200, 1200))
+        self.hidden = [(layers.Dense(w, use_bias=False), layers.BatchNormalization())
+                       for w in self.widths]
+        self.to_pixels = layers.Dense(math.prod(self.image_shape), activation='tanh')
+        self.to_image = layers.Reshape(self.image_shape)
+
+    def call(self, z, training=False):
+        x = z
+        for dense, norm in self.hidden:
+            x = keras.ops.relu(norm(dense(x), training=training))
+        return self.to_image(self.to_pixels(x))
+
+    def get_config(self):
+        return {**super().get_config(), 'image_shape': self.image_shape,
+                'widths': self.widths}
+
+
+@keras.saving.register_keras_serializable(package='gan_tf')
+class MaxoutDiscriminator(keras.Model):
+    """image -> dropout 0.2 -> (maxout 5 pieces, dropout 0.5) x len(widths) -> logit."""
+
+    def __init__(self, image_shape, widths=None, pieces=5, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.widths = list(widths or (240, 240))
+        self.pieces = pieces
+        self.flatten = layers.Flatten()
+        self.input_dropout = layers.Dropout(0.2)
+        self.hidden = [Maxout(w, pieces) for w in self.widths]
+        self.hidden_dropout = layers.Dropout(0.5)
+        self.to_logit = layers.Dense(1)
+
+    def call(self, images, training=False):
+        x = self.input_dropout(self.flatten(images), training=training)
+        for maxout in self.hidden:
+            x = self.hidden_dropout(maxout(x), training=training)
+        return self.to_logit(x)[:, 0]
+
+    def get_config(self):
+        return {**super().get_config(), 'image_shape': self.image_shape,
+                'widths': self.widths, 'pieces': self.pieces}

@@ -1,0 +1,55 @@
+"""Fully connected GAN: the classic 256-512-1024 generator, 1024-512-256 discriminator."""
+import math
+
+import keras
+from keras import layers
+
+
+@keras.saving.register_keras_serializable(package='gan_tf')
+class MLPGenerator(keras.Model):
+    """z -> dense layers with LeakyReLU(0.2) -> tanh image in [-1, 1]."""
+
+    def __init__(self, image_shape, widths=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.widths = list(widths or (256, 512, 1024))
+        self.hidden = [layers.Dense(w) for w in self.widths]
+        self.activation = layers.LeakyReLU(0.2)
+        self.to_pixels = layers.Dense(math.prod(self.image_shape), activation='tanh')
+        self.to_image = layers.Reshape(self.image_shape)
+
+    def call(self, z, training=False):
+        x = z
+        for dense in self.hidden:
+            x = self.activation(dense(x))
+        return self.to_image(self.to_pixels(x))
+
+    def get_config(self):
+        return {**super().get_config(), 'image_shape': self.image_shape,
+                'widths': self.widths}
+
+
+@keras.saving.register_keras_serializable(package='gan_tf')
+class MLPDiscriminator(keras.Model):
+    """image -> dense layers with LeakyReLU(0.2) and dropout 0.3 -> one logit."""
+
+    def __init__(self, image_shape, widths=None, dropout=0.3, **kwargs):
+        super().__init__(**kwargs)
+        self.image_shape = tuple(image_shape)
+        self.widths = list(widths or (1024, 512, 256))
+        self.dropout_rate = dropout
+        self.flatten = layers.Flatten()
+        self.hidden = [layers.Dense(w) for w in self.widths]
+        self.activation = layers.LeakyReLU(0.2)
+        self.dropout = layers.Dropout(dropout)
+        self.to_logit = layers.Dense(1)
+
+    def call(self, images, training=False):
+        x = self.flatten(images)
+        for dense in self.hidden:
+            x = self.dropout(self.activation(dense(x)), training=training)
+        return self.to_logit(x)[:, 0]
+
+    def get_config(self):
+        return {**super().get_config(), 'image_shape': self.image_shape,
+                'widths': self.widths, 'dropout': self.dropout_rate}

@@ -1,0 +1,35 @@
+"""Shared fixtures: real MNIST / Fashion-MNIST from ../shared/data, prepared by tfds once."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The original IDX .gz files; override with GAN_TF_SHARED_DATA on other machines.
+SHARED_DATA = os.environ.get('GAN_TF_SHARED_DATA',
+                             os.path.join(os.path.dirname(REPO), 'shared', 'data'))
+
+
+def shared_files(dataset):
+    """Folder of `dataset`'s original files, or skip the test when absent."""
+    path = os.path.join(SHARED_DATA, dataset)
+    if not os.path.isfile(os.path.join(path, 'train-images-idx3-ubyte.gz')):
+        pytest.skip(f'real {dataset} files not found in {path} (set GAN_TF_SHARED_DATA)')
+    return path
+
+
+@pytest.fixture(scope='session')
+def mnist_data_dir(tmp_path_factory):
+    """A tfds data_dir in which MNIST is prepared from the original files."""
+    from gan_tf import input_pipeline
+    data_dir = str(tmp_path_factory.mktemp('tfds'))
+    data = input_pipeline.load('mnist', data_dir, shared_files('mnist'), download=False)
+    assert data.source == 'manual'
+    return data_dir
+
+
+def run_cli(*args, timeout=600):
+    """Runs `python -m gan_tf.main` with `args`; returns the CompletedProcess."""
+    return subprocess.run([sys.executable, '-m', 'gan_tf.main', *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
