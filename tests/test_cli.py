@@ -1,0 +1,136 @@
+"""The command line on real MNIST: artifacts, resume, export, errors."""
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+
+STEPS = 40
+FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
+         '--log_every=10', '--sample_every=20', '--checkpoint_every=20', '--seed=3']
+
+
+@pytest.fixture(scope='module')
+def run(mnist_data_dir, tmp_path_factory):
+    """One short run; returns (run_dir, common flags)."""
+    out = tmp_path_factory.mktemp('out')
+    common = [f'--data_dir={mnist_data_dir}', f'--out_dir={out}', '--run_name=short']
+    result = run_cli(*FLAGS, *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / 'short', common
+
+
+def test_run_leaves_every_artifact(run):
+    run_dir, _ = run
+    config = json.loads((run_dir / 'config.json').read_text())
+    assert config['config']['batch_size'] == 32 and config['config']['arch'] == 'mlp'
+    assert config['data_source'] == 'prepared'
+    assert config['image_shape'] == [28, 28, 1]
+    assert {'tensorflow', 'keras', 'tensorflow_datasets', 'numpy'} <= set(config['versions'])
+
+    for name in ('real.png', 'curves.png'):
+        assert Image.open(run_dir / name).format == 'PNG'
+    steps = sorted(p.name for p in (run_dir / 'samples').iterdir())
+    assert steps == ['step_000000.png', 'step_000020.png', 'step_000040.png']
+    gif = Image.open(run_dir / 'progress.gif')
+    assert gif.format == 'GIF' and gif.n_frames == 3
+    grid = np.asarray(Image.open(run_dir / 'samples' / 'step_000040.png'))
+    assert grid.std() > 10  # an image, not a blank
+
+    with open(run_dir / 'metrics.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r['step']) for r in rows] == [10, 20, 30, 40]
+    for key in ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake'):
+        assert all(np.isfinite(float(r[key])) for r in rows), key
+    assert all(float(r['images_per_second']) > 0 for r in rows)
+
+    assert (run_dir / 'checkpoints' / 'ckpt-40.index').exists()
+
+
+def test_tensorboard_has_scalars_and_sample_images(run):
+    run_dir, _ = run
+    import tensorflow as tf
+    tags = set()
+    for event_file in (run_dir / 'tensorboard').iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+            tags.update(v.tag for v in event.summary.value)
+    assert {'d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake', 'samples'} <= tags
+
+
+def test_export_serves_images_in_a_fresh_plain_tensorflow_process(run):
+    run_dir, _ = run
+    code = f'''
+import sys, numpy as np, tensorflow as tf
+assert 'gan_tf' not in sys.modules
+serve = tf.saved_model.load({str(run_dir / 'export')!r}).signatures['serving_default']
+images = serve(z=tf.random.normal([5, 100]))['images'].numpy()
+print(images.shape, images.dtype, images.min(), images.max())
+'''
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True,
+                            text=True, cwd='/', timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shape, dtype, low, high = result.stdout.split(') ')[0] + ')', *result.stdout.split(') ')[1].split()
+    assert shape == '(5, 28, 28, 1)' and dtype == 'float32'
+    assert -1.0 <= float(low) < float(high) <= 1.0
+    assert json.loads((run_dir / 'export' / 'assets' / 'config.json').read_text())[
+        'config']['max_steps'] == STEPS
+
+
+def test_resume_continues_the_step_count(run):
+    run_dir, common = run
+    result = run_cli(*FLAGS[:-1], '--max_steps=60', *common, '--resume')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'step 60 of 60' in result.stdout
+    config = json.loads((run_dir / 'config.json').read_text())
+    assert config['started_at_step'] == STEPS
+    with open(run_dir / 'metrics.csv') as f:
+        assert [int(r['step']) for r in csv.DictReader(f)] == [10, 20, 30, 40, 50, 60]
+    assert (run_dir / 'checkpoints' / 'ckpt-60.index').exists()
+    assert (run_dir / 'samples' / 'step_000060.png').exists()
+
+
+def test_an_existing_run_is_never_overwritten_without_asking(run):
+    run_dir, common = run
+    before = sorted(p.name for p in run_dir.rglob('*'))
+    result = run_cli(*FLAGS, *common)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: run directory {run_dir} already exists: pass --resume to continue '
+        'it, --overwrite to replace it, or choose another --run_name')
+    assert 'Traceback' not in result.stderr
+    assert sorted(p.name for p in run_dir.rglob('*')) == before
+
+
+def test_max_seconds_stops_cleanly_with_checkpoint_and_export(mnist_data_dir, tmp_path):
+    result = run_cli('--dataset=mnist', f'--data_dir={mnist_data_dir}',
+                     f'--out_dir={tmp_path}', '--run_name=timed', '--max_seconds=2',
+                     '--batch_size=32')
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'stopped by --max_seconds' in result.stdout
+    run_dir = tmp_path / 'timed'
+    assert list((run_dir / 'checkpoints').glob('ckpt-*.index'))
+    assert (run_dir / 'export' / 'saved_model.pb').exists()
+    assert (run_dir / 'progress.gif').exists()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--arch=nope'], 'value should be one of <maxout|mlp>'),
+    (['--loss=hinge2'], 'value should be one of <minimax|non_saturating>'),
+    (['--noise=cauchy'], 'value should be one of <normal|uniform>'),
+    (['--batch_size=0'], '--batch_size=0'),
+    (['--lr_d=-1'], '--lr_d=-1'),
+    (['--g_widths=a,b'], 'expected comma-separated integers'),
+    (['--dataset=mnsit'], "unknown dataset 'mnsit'"),
+    (['--resume', '--run_name=never_ran'], '--resume: no run at'),
+])
+def test_bad_input_fails_with_one_clear_line(args, message, tmp_path):
+    result = run_cli(f'--out_dir={tmp_path}', '--nodownload', *args, timeout=120)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert 'Traceback' not in result.stderr

@@ -1,0 +1,44 @@
+"""Training on real MNIST must move the samples toward the data: a GAN that does
+not learn fails here."""
+import numpy as np
+
+from gan_tf import Config, input_pipeline, train
+
+STEPS = 600
+
+
+def sample_statistics(images):
+    """Statistics of images in [-1, 1] that separate digits from noise."""
+    images = np.asarray(images).reshape(len(images), -1)
+    return {
+        'mean_image': images.mean(axis=0),
+        'background': np.mean(images < -0.9),  # MNIST: ~80% of pixels are black
+        'ink': np.mean(images > 0.5),
+    }
+
+
+def test_mlp_gan_learns_mnist(mnist_data_dir):
+    config = Config(dataset='mnist', batch_size=64, seed=0)
+    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
+    batches = input_pipeline.train_batches(data, config.batch_size, config.seed)
+    real = np.concatenate([b.numpy() for b in batches.take(16)])
+    gan = train.build_gan(config, data.image_shape)
+    noise = gan.sample_noise(1024)
+
+    real_stats = sample_statistics(real)
+    before = sample_statistics(gan(noise))
+    history = gan.fit(batches, steps_per_epoch=STEPS // 6, epochs=6, verbose=0)
+    after = sample_statistics(gan(noise))
+
+    def distance(stats):
+        return np.linalg.norm(stats['mean_image'] - real_stats['mean_image'])
+
+    # Measured at 600 steps: distance 22.9 -> 6.3, background 0.00 -> 0.42,
+    # ink 0.003 -> 0.058 (real: 0.82 and 0.11). An untrained generator fails all.
+    assert distance(after) < 0.5 * distance(before)
+    assert before['background'] < 0.05 and after['background'] > 0.25
+    assert after['ink'] > 0.03 and after['ink'] > 5 * before['ink']
+    # The discriminator leaves chance level: it learns to tell real from fake.
+    accuracy = (np.array(history.history['acc_real']) +
+                np.array(history.history['acc_fake'])) / 2
+    assert accuracy.max() > 0.7
