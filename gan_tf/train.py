@@ -10,6 +10,7 @@ import tensorflow as tf
 from gan_tf import artifacts, callbacks, export, input_pipeline, models
 from gan_tf.errors import UserError
 from gan_tf.gan import GAN
+from gan_tf.optimizers import FusedAdam
 
 NUM_SAMPLES = 64  # images in each sample grid
 
@@ -21,8 +22,8 @@ def build_gan(config, image_shape):
     gan = GAN(generator, discriminator, latent_dim=config.latent_dim,
               noise=config.noise, d_steps=config.d_steps, seed=config.seed)
     gan.compile(
-        d_optimizer=keras.optimizers.Adam(config.lr_d, beta_1=config.beta1),
-        g_optimizer=keras.optimizers.Adam(config.lr_g, beta_1=config.beta1),
+        d_optimizer=FusedAdam(config.lr_d, beta_1=config.beta1),
+        g_optimizer=FusedAdam(config.lr_g, beta_1=config.beta1),
         loss=config.loss)
     return gan
 
