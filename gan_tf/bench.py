@@ -15,6 +15,7 @@ from gan_tf import main as cli
 flags.DEFINE_integer('steps', 30, 'Training steps per timed repeat.', lower_bound=1)
 flags.DEFINE_integer('repeats', 5, 'Timed repeats; the best one counts.', lower_bound=1)
 flags.DEFINE_list('image_shape', ['28', '28', '1'], 'Height, width, channels.')
+flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
 FLAGS = flags.FLAGS
 
 
@@ -40,14 +41,14 @@ def best_seconds(function, args, calls, repeats):
     return best
 
 
-def benchmark(config, image_shape, steps, repeats):
+def benchmark(config, image_shape, steps, repeats, jit_compile=False):
     """Returns a dict of measurements for `config`'s training step."""
     import tensorflow as tf
 
     from gan_tf import train
     gan = train.build_gan(config, image_shape)
     batch = tf.random.uniform((config.batch_size * config.d_steps, *image_shape), -1, 1)
-    train_step = tf.function(gan.train_step)
+    train_step = tf.function(gan.train_step, jit_compile=jit_compile)
     n = 2048
     a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
     matmul = tf.function(tf.linalg.matmul)
@@ -70,10 +71,12 @@ def main(argv):
     del argv
     config = cli.config_from_flags()
     image_shape = tuple(int(d) for d in FLAGS.image_shape)
-    result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats)
+    result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats,
+                       FLAGS.jit_compile)
     fraction = result['model_gflops'] / result['matmul_gflops']
     print(f'arch={config.arch} loss={config.loss} batch_size={config.batch_size} '
-          f'd_steps={config.d_steps} image_shape={image_shape}')
+          f'd_steps={config.d_steps} image_shape={image_shape} '
+          f'jit_compile={FLAGS.jit_compile}')
     print(f'step:             {result["step_ms"]:8.2f} ms')
     print(f'images/second:    {result["images_per_second"]:8.0f}')
     print(f'FLOP per step:    {result["gflop_per_step"]:8.3f} GFLOP')

@@ -1,0 +1,20 @@
+import pytest
+
+from gan_tf import Config, bench
+
+
+def test_bench_measures_the_step_and_the_machine():
+    result = bench.benchmark(Config(batch_size=16), (28, 28, 1), steps=2, repeats=1)
+    # Matmul FLOPs of the MLP step, counted by hand. Per image, the discriminator
+    # step runs G forward, D forward on real and fake, and D backward (weight
+    # gradients, and input gradients past the first layer) for both; the generator
+    # step runs G and D forward, D backward (input gradients), G backward.
+    g = 100 * 256 + 256 * 512 + 512 * 1024 + 1024 * 784
+    d = 784 * 1024 + 1024 * 512 + 512 * 256 + 256 * 1
+    d_step = g + 2 * d + 2 * (d + d - 784 * 1024)
+    g_step = g + d + d + g + (g - 100 * 256)
+    matmul_gflop = 2 * (d_step + g_step) * 16 / 1e9
+    # The profiler counts those plus the element-wise work (activations, Adam).
+    assert matmul_gflop < result["gflop_per_step"] < 1.03 * matmul_gflop
+    assert result['step_ms'] > 0 and result['matmul_gflops'] > 0
+    assert result['images_per_second'] == pytest.approx(16 / result['step_ms'] * 1e3)

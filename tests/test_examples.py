@@ -1,0 +1,28 @@
+import json
+import os
+import subprocess
+import sys
+
+from PIL import Image
+
+from conftest import REPO, shared_files
+
+
+def test_train_with_fit_example_runs_and_writes_samples(tmp_path):
+    script = os.path.join(REPO, 'examples', 'train_with_fit.py')
+    result = subprocess.run([sys.executable, script, shared_files('mnist'), '30'],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                            env={**os.environ, 'TFDS_DATA_DIR': str(tmp_path / 'tfds')})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert 'trained 30 steps' in result.stdout
+    assert Image.open(tmp_path / 'samples.png').size == (8 * 30 * 2 + 4, 8 * 30 * 2 + 4)
+
+
+def test_flagfile_example_trains(mnist_data_dir, tmp_path):
+    from conftest import run_cli
+    result = run_cli(f'--flagfile={os.path.join(REPO, "examples", "mlp.flags")}',
+                     f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
+                     '--max_steps=5', '--noexport')
+    assert result.returncode == 0, result.stderr[-2000:]
+    config = json.loads((tmp_path / 'mnist-mlp-non_saturating' / 'config.json').read_text())
+    assert config['config']['epochs'] == 20 and config['config']['max_steps'] == 5
