@@ -16,6 +16,8 @@ flags.DEFINE_integer('steps', 30, 'Training steps per timed repeat.', lower_boun
 flags.DEFINE_integer('repeats', 5, 'Timed repeats; the best one counts.', lower_bound=1)
 flags.DEFINE_list('image_shape', ['28', '28', '1'], 'Height, width, channels.')
 flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
+flags.DEFINE_bool('profile', False, 'Also print where the step spends its time, '
+                  'by TensorFlow op type (from a TensorFlow profiler trace).')
 FLAGS = flags.FLAGS
 
 
@@ -41,7 +43,42 @@ def best_seconds(function, args, calls, repeats):
     return best
 
 
-def benchmark(config, image_shape, steps, repeats, jit_compile=False):
+def op_time_by_type(function, args, calls=20):
+    """{op type: milliseconds per call}, from a TensorFlow profiler trace.
+
+    Times are summed over TensorFlow's executor threads, so ops that ran side by
+    side both count: the total can exceed the step's wall time.
+    """
+    import collections
+    import glob
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+    logdir = tempfile.mkdtemp(prefix='gan_tf_profile_')
+    tf.profiler.experimental.start(logdir)
+    for _ in range(calls):
+        result = function(*args)
+    tf.nest.map_structure(lambda t: t.numpy(), result)
+    tf.profiler.experimental.stop()
+    space = xplane_pb2.XSpace()
+    with open(glob.glob(f'{logdir}/**/*.xplane.pb', recursive=True)[0], 'rb') as f:
+        space.ParseFromString(f.read())
+    totals = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            if not line.name.startswith('tf_Compute'):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                op_type = name.rsplit(':', 1)[-1]  # "op_name:OpType"
+                if ':' in name and op_type != 'Process':  # Process: the whole call
+                    totals[op_type] += event.duration_ps / 1e9 / calls
+    return totals
+
+
+def benchmark(config, image_shape, steps, repeats, jit_compile=False,
+              profile=False):
     """Returns a dict of measurements for `config`'s training step."""
     import tensorflow as tf
 
@@ -58,7 +95,9 @@ def benchmark(config, image_shape, steps, repeats, jit_compile=False):
         step_time = min(step_time, best_seconds(train_step, (batch,), steps, 1) / steps)
         matmul_time = min(matmul_time, best_seconds(matmul, (a, b), 10, 1) / 10)
     flops = step_flops(train_step, batch)
+    profile = op_time_by_type(train_step, (batch,)) if profile else None
     return {
+        'profile_ms': profile,
         'step_ms': step_time * 1e3,
         'images_per_second': config.batch_size / step_time,
         'gflop_per_step': flops / 1e9,
@@ -72,7 +111,7 @@ def main(argv):
     config = cli.config_from_flags()
     image_shape = tuple(int(d) for d in FLAGS.image_shape)
     result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats,
-                       FLAGS.jit_compile)
+                       FLAGS.jit_compile, FLAGS.profile)
     fraction = result['model_gflops'] / result['matmul_gflops']
     print(f'arch={config.arch} loss={config.loss} batch_size={config.batch_size} '
           f'd_steps={config.d_steps} image_shape={image_shape} '
@@ -83,6 +122,10 @@ def main(argv):
     print(f'model FLOP/s:     {result["model_gflops"]:8.1f} GFLOP/s')
     print(f'matmul FLOP/s:    {result["matmul_gflops"]:8.1f} GFLOP/s (float32 2048x2048)')
     print(f'fraction of matmul rate: {fraction:.0%}')
+    if result['profile_ms']:
+        print('time by op type, ms per step, summed over executor threads:')
+        for op_type, ms in result['profile_ms'].most_common(12):
+            print(f'  {op_type:28s} {ms:7.2f}')
 
 
 if __name__ == '__main__':

@@ -4,7 +4,8 @@ from gan_tf import Config, bench
 
 
 def test_bench_measures_the_step_and_the_machine():
-    result = bench.benchmark(Config(batch_size=16), (28, 28, 1), steps=2, repeats=1)
+    result = bench.benchmark(Config(batch_size=16), (28, 28, 1), steps=2, repeats=1,
+                             profile=True)
     # Matmul FLOPs of the MLP step, counted by hand. Per image, the discriminator
     # step runs G forward, D forward on real and fake, and D backward (weight
     # gradients, and input gradients past the first layer) for both; the generator
@@ -18,3 +19,7 @@ def test_bench_measures_the_step_and_the_machine():
     assert matmul_gflop < result["gflop_per_step"] < 1.03 * matmul_gflop
     assert result['step_ms'] > 0 and result['matmul_gflops'] > 0
     assert result['images_per_second'] == pytest.approx(16 / result['step_ms'] * 1e3)
+    # The profile attributes time to the step's ops, matmuls among the largest.
+    profile = result['profile_ms']
+    assert profile['_MklMatMul'] + profile['_MklNativeFusedMatMul'] + profile['MatMul'] > 0
+    assert 'ResourceApplyAdam' in profile and 'Process' not in profile
