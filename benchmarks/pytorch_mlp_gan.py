@@ -1,15 +1,23 @@
-"""The same MLP GAN training step in PyTorch, eager, as PyTorch GAN code runs it.
+"""The same MLP GAN in PyTorch, eager, as PyTorch GAN code runs it: a yardstick.
 
-A yardstick for `python -m gan_tf.bench --arch=mlp`: same layer sizes, dropout,
-loss (non-saturating, from logits), Adam settings, and the same work per step
-(D on real and on a fresh fake batch, then G on new noise). Random data: this
-times the step, not the input pipeline. Needs PyTorch, which gan_tf does not:
+Same layer sizes, dropout, loss (non-saturating, from logits), Adam settings and
+work per step as `gan_tf --arch=mlp` (D on real and on a fresh fake batch, then G
+on new noise). Needs PyTorch, which gan_tf does not:
 
     python -m venv /tmp/torch && /tmp/torch/bin/pip install torch numpy
+    # time the step on random data, beside `python -m gan_tf.bench --arch=mlp`:
     /tmp/torch/bin/python benchmarks/pytorch_mlp_gan.py --batch_size=256
+    # train on real MNIST for 10 minutes, then write 10,000 samples for
+    # `python -m gan_tf.evaluate --samples=torch_samples.npy`:
+    /tmp/torch/bin/python benchmarks/pytorch_mlp_gan.py --batch_size=64 \
+        --mnist_dir=../shared/data/mnist --train_seconds=600 --samples=torch_samples.npy
 """
 import argparse
+import gzip
+import os
 import time
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -29,6 +37,9 @@ def main():
     parser.add_argument('--batch_size', type=int, default=256)
     parser.add_argument('--steps', type=int, default=30)
     parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--mnist_dir', help='train on the IDX files in this folder')
+    parser.add_argument('--train_seconds', type=float, default=600)
+    parser.add_argument('--samples', default='torch_samples.npy')
     args = parser.parse_args()
     torch.manual_seed(0)
     generator = mlp([100, 256, 512, 1024], nn.Sequential(nn.Linear(1024, 784), nn.Tanh()))
@@ -40,7 +51,7 @@ def main():
     real = torch.rand(batch, 784) * 2 - 1
     ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
 
-    def step():
+    def step(real=real):
         with torch.no_grad():
             fake = generator(torch.randn(batch, 100))
         d_loss = bce(discriminator(real), ones) + bce(discriminator(fake), zeros)
@@ -62,6 +73,9 @@ def main():
             best = min(best, (time.perf_counter() - start) / calls)
         return best
 
+    if args.mnist_dir:
+        train(step, generator, args)
+        return
     step()
     n = 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -71,6 +85,28 @@ def main():
     print(f'step:          {step_time * 1e3:8.2f} ms')
     print(f'images/second: {batch / step_time:8.0f}')
     print(f'matmul FLOP/s: {2 * n ** 3 / matmul_time / 1e9:8.1f} GFLOP/s (float32 2048x2048)')
+
+
+def train(step, generator, args):
+    """Trains on real MNIST for args.train_seconds, then saves 10,000 samples."""
+    with gzip.open(os.path.join(args.mnist_dir, 'train-images-idx3-ubyte.gz')) as f:
+        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
+    images = torch.from_numpy(images.astype(np.float32) / 127.5 - 1)
+    batch, steps, start = args.batch_size, 0, time.perf_counter()
+    while time.perf_counter() - start < args.train_seconds:
+        order = torch.randperm(len(images))
+        for i in range(0, len(images) - batch + 1, batch):
+            step(images[order[i:i + batch]])
+            steps += 1
+            if time.perf_counter() - start >= args.train_seconds:
+                break
+    seconds = time.perf_counter() - start
+    generator.eval()
+    with torch.no_grad():
+        samples = generator(torch.randn(10_000, 100)).reshape(-1, 28, 28, 1)
+    np.save(args.samples, samples.numpy())
+    print(f'{steps} steps in {seconds:.0f} s ({steps * batch / seconds:.0f} images/s); '
+          f'wrote {args.samples}')
 
 
 if __name__ == '__main__':

