@@ -44,10 +44,19 @@ def save_gif(frame_paths, path, max_frames=100, frame_ms=200):
     if not frame_paths:
         return
     keep = np.unique(np.linspace(0, len(frame_paths) - 1, max_frames).round().astype(int))
-    frames = [Image.open(frame_paths[i]).convert('P') for i in keep]
-    # Hold the last frame so the final result is easy to see.
+    write_gif([Image.open(frame_paths[i]) for i in keep], path, frame_ms,
+              last_frame_ms=2000)  # hold the final result
+
+
+def write_gif(frames, path, frame_ms=200, last_frame_ms=None):
+    """A looping GIF of `frames`: PIL images or uint8 arrays [h, w] / [h, w, c]."""
+    frames = [f if isinstance(f, Image.Image) else
+              Image.fromarray(f[..., 0] if f.ndim == 3 and f.shape[-1] == 1 else f)
+              for f in frames]
+    frames = [f.convert('P') for f in frames]
+    durations = [frame_ms] * (len(frames) - 1) + [last_frame_ms or frame_ms]
     frames[0].save(path, save_all=True, append_images=frames[1:],
-                   duration=[frame_ms] * (len(frames) - 1) + [2000], loop=0)
+                   duration=durations, loop=0)
 
 
 def read_metrics(csv_path):

@@ -10,8 +10,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf import artifacts
-
-METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake')
+from gan_tf.gan import METRICS
 
 
 class StopAt(keras.callbacks.Callback):

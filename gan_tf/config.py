@@ -11,18 +11,28 @@ from gan_tf.errors import UserError
 
 
 def option(default, help, choices=None, lower_bound=None):
-    """A config field with the metadata its command-line flag needs."""
+    """A config field with the metadata its command-line flag needs.
+
+    `choices`: the valid values, or a function returning them, for registries that
+    can grow after import (`models.register`).
+    """
     return dataclasses.field(default=default, metadata=dict(
         help=help, choices=choices, lower_bound=lower_bound))
+
+
+def choices(field):
+    """The valid values of `field`, or None where any value goes."""
+    options = field.metadata['choices']
+    return tuple(options()) if callable(options) else options
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     # What to train.
     arch: str = option('mlp', 'Generator/discriminator architecture.',
-                       choices=tuple(sorted(models.ARCHITECTURES)))
+                       choices=lambda: sorted(models.ARCHITECTURES))
     loss: str = option('non_saturating', 'GAN loss.',
-                       choices=tuple(sorted(losses.LOSSES)))
+                       choices=lambda: sorted(losses.LOSSES))
     g_widths: tuple = option((), "Generator layer widths, e.g. 256,512,1024 "
                              "(empty: the architecture's default).")
     d_widths: tuple = option((), "Discriminator layer widths (empty: the "
@@ -82,11 +92,11 @@ class Config:
     def validate(self):
         """Raises UserError naming the first field whose value is out of range."""
         for field in dataclasses.fields(self):
-            value, meta = getattr(self, field.name), field.metadata
-            if meta['choices'] and value not in meta['choices']:
+            value, valid = getattr(self, field.name), choices(field)
+            if valid and value not in valid:
                 raise UserError(f'--{field.name}={value}: choose one of '
-                                 f'{", ".join(meta["choices"])}')
-            bound = meta['lower_bound']
+                                f'{", ".join(valid)}')
+            bound = field.metadata['lower_bound']
             if bound is not None and value is not None and value < bound:
                 raise UserError(f'--{field.name}={value}: must be at least {bound}')
         return self

@@ -19,11 +19,12 @@ samples against the real test split:
 """
 import json
 import os
+import warnings
 
 import numpy as np
 import scipy.linalg
 
-from gan_tf import input_pipeline
+from gan_tf import input_pipeline, sample
 from gan_tf.errors import UserError
 
 FEATURES = 'features'  # name of the classifier layer whose outputs are the features
@@ -96,7 +97,12 @@ def frechet_distance(features_a, features_b):
     mean_a, mean_b = features_a.mean(0), features_b.mean(0)
     cov_a = np.cov(features_a, rowvar=False)
     cov_b = np.cov(features_b, rowvar=False)
-    root, _ = scipy.linalg.sqrtm(cov_a @ cov_b, disp=False)
+    with warnings.catch_warnings():  # near-singular products are handled below
+        warnings.simplefilter('ignore', scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(cov_a @ cov_b)
+        if not np.isfinite(root).all():  # dead features make the product singular
+            offset = np.eye(len(cov_a)) * 1e-6
+            root = scipy.linalg.sqrtm((cov_a + offset) @ (cov_b + offset))
     root = root.real  # numerical noise can leave tiny imaginary parts
     return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a + cov_b - 2 * root))
 
@@ -128,20 +134,6 @@ def evaluate_samples(samples, dataset, data_dir='', manual_dir='', cache_dir='')
     }
 
 
-def samples_from_export(export_dir, num, seed=0):
-    """`num` images from a SavedModel export, with the noise its run trained on."""
-    import tensorflow as tf
-    with open(os.path.join(export_dir, 'assets', 'config.json')) as f:
-        config = json.load(f)['config']
-    shape = (num, config['latent_dim'])
-    generator = np.random.default_rng(seed)
-    z = (generator.uniform(-1, 1, shape) if config['noise'] == 'uniform'
-         else generator.standard_normal(shape)).astype(np.float32)
-    serve = tf.saved_model.load(export_dir).signatures['serving_default']
-    return np.concatenate([serve(z=tf.constant(z[i:i + 1000]))['images'].numpy()
-                           for i in range(0, num, 1000)])
-
-
 def main(argv):
     from absl import flags
     del argv
@@ -150,7 +142,7 @@ def main(argv):
         raise SystemExit('error: give exactly one of --export_dir or --samples')
     try:
         if FLAGS.export_dir:
-            samples = samples_from_export(FLAGS.export_dir, FLAGS.num)
+            samples = sample.Exported(FLAGS.export_dir).sample(FLAGS.num)
         else:
             samples = np.load(FLAGS.samples)
         result = evaluate_samples(samples, FLAGS.dataset, FLAGS.data_dir,

@@ -1,8 +1,17 @@
 """The generator as a self-contained SavedModel for TF Serving or any TF process.
 
-Signature `serving_default`: float32 `z` [batch, latent_dim] -> float32 `images`
-[batch, height, width, channels] in [-1, 1]. Loading it needs TensorFlow only.
+Signatures (loading them needs TensorFlow only, not gan_tf):
+  serving_default  float32 `z` [batch, latent_dim] -> float32 `images`
+                   [batch, height, width, channels] in [-1, 1].
+  generate         int32 `num`, int64 `seed` -> uint8 `images` [num, h, w, c] in
+                   0..255, drawing z from the training noise distribution;
+                   the same seed always gives the same images.
+The run's config.json is stored under `assets/`.
+
+Re-export a run's latest checkpoint:
+    python -m gan_tf.export --run_dir=out/RUN [--export_dir=DIR] [--overwrite]
 """
+import json
 import os
 import shutil
 import tempfile
@@ -10,24 +19,41 @@ import tempfile
 import keras
 import tensorflow as tf
 
+from gan_tf.errors import UserError
 
-def export_generator(generator, latent_dim, export_dir, assets=None):
-    """Writes the SavedModel to `export_dir`, replacing any earlier export.
 
-    The new export is written beside `export_dir` first and only then swapped in,
-    so an interrupted export never replaces a good one. `assets` maps file
-    names to text stored under `<export_dir>/assets/` (e.g. the run config).
+def export_generator(generator, latent_dim, noise, export_dir, assets=None,
+                     overwrite=True):
+    """Writes the SavedModel to `export_dir`; returns its absolute path.
+
+    The export is written beside `export_dir` first and only then swapped in, so
+    an interrupted export never replaces a good one. An existing export is
+    replaced only if `overwrite`. `assets` maps file names to text stored under
+    `<export_dir>/assets/`.
     """
     export_dir = os.path.abspath(export_dir)
+    if os.path.exists(export_dir) and not overwrite:
+        raise UserError(f'{export_dir} already exists: pass --overwrite to replace '
+                        'it, or choose another --export_dir')
     parent = os.path.dirname(export_dir)
+    os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
     try:
         archive = keras.export.ExportArchive()
         archive.track(generator)
         archive.add_endpoint(
             name='serving_default',
-            fn=lambda z: {'images': generator(z, training=False)},
+            # ensure_shape: a wrong-sized z fails naming z's shape, not deep
+            # inside a matmul (concrete signatures do not check shapes).
+            fn=lambda z: {'images': generator(tf.ensure_shape(z, [None, latent_dim]),
+                                              training=False)},
             input_signature=[tf.TensorSpec([None, latent_dim], tf.float32, name='z')])
+        archive.add_endpoint(
+            name='generate',
+            fn=lambda num, seed: {'images': _to_uint8(
+                generator(_noise(noise, num, latent_dim, seed), training=False))},
+            input_signature=[tf.TensorSpec([], tf.int32, name='num'),
+                             tf.TensorSpec([], tf.int64, name='seed')])
         archive.write_out(staging, verbose=False)
         os.makedirs(os.path.join(staging, 'assets'), exist_ok=True)
         for name, text in (assets or {}).items():
@@ -37,6 +63,19 @@ def export_generator(generator, latent_dim, export_dir, assets=None):
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return export_dir
+
+
+def _noise(kind, num, latent_dim, seed):
+    """z as `GAN.sample_noise` draws it, but stateless: a function of `seed`."""
+    shape, seed = tf.stack([num, latent_dim]), tf.stack([seed, tf.constant(0, tf.int64)])
+    if kind == 'uniform':
+        return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
+    return tf.random.stateless_normal(shape, seed)
+
+
+def _to_uint8(images):
+    return tf.cast(tf.round(tf.clip_by_value(images, -1.0, 1.0) * 127.5 + 127.5),
+                   tf.uint8)
 
 
 def _swap_in(new_dir, target):
@@ -49,3 +88,47 @@ def _swap_in(new_dir, target):
     os.rename(new_dir, target)
     if old:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def export_run(run_dir, export_dir='', overwrite=False):
+    """Exports the generator of `run_dir`'s latest checkpoint; returns the path."""
+    from gan_tf import train
+    from gan_tf.config import Config
+    try:
+        with open(os.path.join(run_dir, 'config.json')) as f:
+            record = json.load(f)
+    except OSError as e:
+        raise UserError(f'no run at {run_dir} ({e.strerror}): pass the run '
+                        'directory, e.g. --run_dir=out/mnist-mlp-non_saturating') from None
+    config = Config(**{k: tuple(v) if isinstance(v, list) else v
+                       for k, v in record['config'].items()})
+    gan = train.build_gan(config, tuple(record['image_shape']))
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, 'checkpoints'))
+    if not latest:
+        raise UserError(f'no checkpoint in {run_dir}/checkpoints to export')
+    tf.train.Checkpoint(generator=gan.generator).restore(latest).expect_partial()
+    with open(os.path.join(run_dir, 'config.json')) as f:
+        assets = {'config.json': f.read()}
+    return export_generator(gan.generator, config.latent_dim, config.noise,
+                            export_dir or os.path.join(run_dir, 'export'), assets,
+                            overwrite=overwrite)
+
+
+def main(argv):
+    from absl import flags
+    del argv
+    FLAGS = flags.FLAGS
+    try:
+        path = export_run(FLAGS.run_dir, FLAGS.export_dir, FLAGS.overwrite)
+    except UserError as e:
+        raise SystemExit(f'error: {e}') from None
+    print(f'exported {path}')
+
+
+if __name__ == '__main__':
+    from absl import app, flags
+    flags.DEFINE_string('run_dir', None, 'Run directory, e.g. out/mnist-mlp-non_saturating.')
+    flags.DEFINE_string('export_dir', '', 'Where to write (default: <run_dir>/export).')
+    flags.DEFINE_bool('overwrite', False, 'Replace an existing export.')
+    flags.mark_flag_as_required('run_dir')
+    app.run(main)

@@ -5,8 +5,12 @@ import tensorflow as tf
 from gan_tf import losses
 
 NOISE_KINDS = ('normal', 'uniform')
+# What every step reports: the players' losses, D's mean score on real (D(x)) and
+# fake (D(G(z))) images, and D's accuracy on each.
+METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake')
 
 
+@keras.saving.register_keras_serializable(package='gan_tf')
 class GAN(keras.Model):
     """Trains `generator` and `discriminator` against each other with `fit`.
 
@@ -16,7 +20,9 @@ class GAN(keras.Model):
     discriminator updates: it is split into `d_steps` equal parts, so feed batches
     of `d_steps * batch_size` images (or `(images, labels)` pairs).
 
-    Calling the model, `gan(z)`, generates images from noise `z`.
+    Calling the model, `gan(z)`, generates images from noise `z`. Each training
+    step's logs hold that step's METRICS; epoch logs (History, EarlyStopping) and
+    `evaluate` hold their means.
     """
 
     def __init__(self, generator, discriminator, latent_dim=100, noise='normal',
@@ -32,11 +38,14 @@ class GAN(keras.Model):
         self.latent_dim = latent_dim
         self.noise = noise
         self.d_steps = d_steps
+        self.seed = seed
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         # Owned by the model so its state is checkpointed: runs are reproducible.
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Create every weight now, so optimizers and checkpoints can see them
         # before the first step.
         self.discriminator(self.generator(self.sample_noise(1)))
+        self.built = True
 
     def compile(self, d_optimizer, g_optimizer, loss='non_saturating', **kwargs):
         """`loss`: a name registered in `gan_tf.losses.LOSSES`, or a `losses.Loss`."""
@@ -46,6 +55,38 @@ class GAN(keras.Model):
         self.gan_loss = losses.get(loss) if isinstance(loss, str) else loss
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())  # Keras resets them every epoch
+
+    def get_config(self):
+        return {'name': self.name, 'latent_dim': self.latent_dim, 'noise': self.noise,
+                'd_steps': self.d_steps, 'seed': self.seed,
+                'generator': keras.saving.serialize_keras_object(self.generator),
+                'discriminator': keras.saving.serialize_keras_object(self.discriminator)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        players = [keras.saving.deserialize_keras_object(config.pop(name))
+                   for name in ('generator', 'discriminator')]
+        return cls(*players, **config)
+
+    def get_compile_config(self):
+        name = next((n for n, l in losses.LOSSES.items() if l == self.gan_loss), None)
+        if name is None:
+            raise ValueError('only a GAN compiled with a registered loss can be saved; '
+                             'add yours to gan_tf.losses.LOSSES')
+        return {'d_optimizer': keras.saving.serialize_keras_object(self.d_optimizer),
+                'g_optimizer': keras.saving.serialize_keras_object(self.g_optimizer),
+                'loss': name}
+
+    def compile_from_config(self, config):
+        self.compile(
+            d_optimizer=keras.saving.deserialize_keras_object(config['d_optimizer']),
+            g_optimizer=keras.saving.deserialize_keras_object(config['g_optimizer']),
+            loss=config['loss'])
 
     @property
     def step(self):
@@ -67,7 +108,24 @@ class GAN(keras.Model):
         for real_part in tf.split(real, self.d_steps):
             metrics = self._train_discriminator(real_part)
         metrics['g_loss'] = self._train_generator(tf.shape(real_part)[0])
+        self._track(metrics)
         return metrics
+
+    def test_step(self, data):
+        """The step's metrics on a batch of real images, without any update."""
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=False)
+        real_logits = self.discriminator(real, training=False)
+        fake_logits = self.discriminator(fake, training=False)
+        metrics = self._statistics(real_logits, fake_logits, self.gan_loss.discriminator(
+            real_logits, fake_logits))
+        metrics['g_loss'] = self.gan_loss.generator(fake_logits)
+        self._track(metrics)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _track(self, metrics):
+        for name, value in metrics.items():
+            self.trackers[name].update_state(value)
 
     def _train_discriminator(self, real):
         fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=True)
@@ -78,6 +136,10 @@ class GAN(keras.Model):
             fake_logits = self.discriminator(fake, training=True)
             d_loss = self.gan_loss.discriminator(real_logits, fake_logits)
         self._descend(self.d_optimizer, tape, d_loss, self.discriminator)
+        return self._statistics(real_logits, fake_logits, d_loss)
+
+    def _statistics(self, real_logits, fake_logits, d_loss):
+        """D's loss, mean scores and accuracy for one real and one fake batch."""
         as_score = tf.sigmoid if self.gan_loss.probabilities else tf.identity
         return {
             'd_loss': d_loss,

@@ -10,7 +10,7 @@ import typing
 from absl import app, flags, logging
 
 from gan_tf import train
-from gan_tf.config import Config
+from gan_tf.config import Config, choices
 from gan_tf.errors import UserError
 
 
@@ -25,8 +25,8 @@ def define_flags(flag_values=flags.FLAGS):
     for field in dataclasses.fields(Config):
         name, default, meta = field.name, field.default, field.metadata
         kind = _flag_type(field)
-        if meta['choices']:
-            flags.DEFINE_enum(name, default, meta['choices'], meta['help'],
+        if choices(field):
+            flags.DEFINE_enum(name, default, choices(field), meta['help'],
                               flag_values=flag_values)
         elif kind in (int, float):
             define = flags.DEFINE_integer if kind is int else flags.DEFINE_float

@@ -125,7 +125,8 @@ def train_and_evaluate(config):
     if config.export:
         with open(os.path.join(run_dir, 'config.json')) as f:
             run_config = f.read()
-        export.export_generator(gan.generator, config.latent_dim,
+        # The run's own export follows the run, --resume included.
+        export.export_generator(gan.generator, config.latent_dim, config.noise,
                                 os.path.join(run_dir, 'export'),
                                 assets={'config.json': run_config})
     print(f'{config.run_dir_name}: step {int(gan.step)} of {total_steps}'

@@ -33,3 +33,18 @@ def run_cli(*args, timeout=600):
     """Runs `python -m gan_tf.main` with `args`; returns the CompletedProcess."""
     return subprocess.run([sys.executable, '-m', 'gan_tf.main', *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+STEPS = 40
+FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
+         '--log_every=10', '--sample_every=20', '--checkpoint_every=20', '--seed=3']
+
+
+@pytest.fixture(scope='session')
+def short_run(mnist_data_dir, tmp_path_factory):
+    """One short CLI run on real MNIST; returns (run_dir, the flags naming it)."""
+    out = tmp_path_factory.mktemp('out')
+    common = [f'--data_dir={mnist_data_dir}', f'--out_dir={out}', '--run_name=short']
+    result = run_cli(*FLAGS, *common)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out / 'short', common

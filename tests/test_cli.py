@@ -9,25 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import FLAGS, STEPS, run_cli
 
-STEPS = 40
-FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
-         '--log_every=10', '--sample_every=20', '--checkpoint_every=20', '--seed=3']
-
-
-@pytest.fixture(scope='module')
-def run(mnist_data_dir, tmp_path_factory):
-    """One short run; returns (run_dir, common flags)."""
-    out = tmp_path_factory.mktemp('out')
-    common = [f'--data_dir={mnist_data_dir}', f'--out_dir={out}', '--run_name=short']
-    result = run_cli(*FLAGS, *common)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / 'short', common
-
-
-def test_run_leaves_every_artifact(run):
-    run_dir, _ = run
+def test_run_leaves_every_artifact(short_run):
+    run_dir, _ = short_run
     config = json.loads((run_dir / 'config.json').read_text())
     assert config['config']['batch_size'] == 32 and config['config']['arch'] == 'mlp'
     assert config['data_source'] == 'prepared'
@@ -53,8 +38,8 @@ def test_run_leaves_every_artifact(run):
     assert (run_dir / 'checkpoints' / 'ckpt-40.index').exists()
 
 
-def test_tensorboard_has_scalars_and_sample_images(run):
-    run_dir, _ = run
+def test_tensorboard_has_scalars_and_sample_images(short_run):
+    run_dir, _ = short_run
     import tensorflow as tf
     tags = set()
     for event_file in (run_dir / 'tensorboard').iterdir():
@@ -63,8 +48,8 @@ def test_tensorboard_has_scalars_and_sample_images(run):
     assert {'d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake', 'samples'} <= tags
 
 
-def test_export_serves_images_in_a_fresh_plain_tensorflow_process(run):
-    run_dir, _ = run
+def test_export_serves_images_in_a_fresh_plain_tensorflow_process(short_run):
+    run_dir, _ = short_run
     code = f'''
 import sys, numpy as np, tensorflow as tf
 assert 'gan_tf' not in sys.modules
@@ -82,8 +67,8 @@ print(images.shape, images.dtype, images.min(), images.max())
         'config']['max_steps'] == STEPS
 
 
-def test_resume_continues_the_step_count(run):
-    run_dir, common = run
+def test_resume_continues_the_step_count(short_run):
+    run_dir, common = short_run
     result = run_cli(*FLAGS[:-1], '--max_steps=60', *common, '--resume')
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'step 60 of 60' in result.stdout
@@ -95,8 +80,8 @@ def test_resume_continues_the_step_count(run):
     assert (run_dir / 'samples' / 'step_000060.png').exists()
 
 
-def test_an_existing_run_is_never_overwritten_without_asking(run):
-    run_dir, common = run
+def test_an_existing_run_is_never_overwritten_without_asking(short_run):
+    run_dir, common = short_run
     before = sorted(p.name for p in run_dir.rglob('*'))
     result = run_cli(*FLAGS, *common)
     assert result.returncode != 0

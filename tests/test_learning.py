@@ -1,5 +1,6 @@
 """Training on real MNIST must move the samples toward the data: a GAN that does
 not learn fails here."""
+import keras
 import numpy as np
 
 from gan_tf import Config, input_pipeline, train
@@ -18,6 +19,7 @@ def sample_statistics(images):
 
 
 def test_mlp_gan_learns_mnist(mnist_data_dir):
+    keras.utils.set_random_seed(0)  # initial weights: independent of other tests
     config = Config(dataset='mnist', batch_size=64, seed=0)
     data = input_pipeline.load('mnist', mnist_data_dir, download=False)
     batches = input_pipeline.train_batches(data, config.batch_size, config.seed)
@@ -34,12 +36,14 @@ def test_mlp_gan_learns_mnist(mnist_data_dir):
     def distance(stats):
         return np.linalg.norm(stats['mean_image'] - real_stats['mean_image'])
 
-    # Measured at 600 steps: distance 22.9 -> 6.3, background 0.00 -> 0.42,
-    # ink 0.003 -> 0.058 (real: 0.82 and 0.11). An untrained generator fails all.
+    # Measured at 600 steps over seeds 0-3 and test orders: distance 23 -> 6.2-7.4,
+    # background 0.00 -> 0.24-0.42, ink 0.003 -> 0.043-0.057 (real: 0.82 and 0.11).
+    # An untrained generator fails every one of these.
     assert distance(after) < 0.5 * distance(before)
-    assert before['background'] < 0.05 and after['background'] > 0.25
-    assert after['ink'] > 0.03 and after['ink'] > 5 * before['ink']
-    # The discriminator leaves chance level: it learns to tell real from fake.
+    assert before['background'] < 0.05 and after['background'] > 0.15
+    assert after['ink'] > 0.025 and after['ink'] > 5 * before['ink']
+    # The discriminator leaves chance level (0.5): it learns to tell real from
+    # fake. Measured: best epoch mean 0.83-0.87.
     accuracy = (np.array(history.history['acc_real']) +
                 np.array(history.history['acc_fake'])) / 2
     assert accuracy.max() > 0.7

@@ -5,7 +5,8 @@ Every architecture is a pair of Keras subclassed models with the same constructo
 images [batch, *image_shape] in [-1, 1]; the discriminator maps images to one
 logit per image, shape [batch]. `widths` is the architecture's own notion of size
 (units per dense layer, filters per conv layer); None means its default.
-Adding an architecture means writing its two classes and one `ARCHITECTURES` entry.
+Adding an architecture means writing its two classes and one `ARCHITECTURES` entry,
+or, from outside the package, calling `register` before the flags are defined.
 """
 import dataclasses
 
@@ -22,6 +23,13 @@ ARCHITECTURES = {
     'mlp': Architecture(mlp.MLPGenerator, mlp.MLPDiscriminator),
     'maxout': Architecture(maxout.MaxoutGenerator, maxout.MaxoutDiscriminator),
 }
+
+
+def register(name, generator, discriminator):
+    """Makes `name` an architecture: `--arch=name`, `build(name, ...)`."""
+    if name in ARCHITECTURES:
+        raise ValueError(f'architecture {name!r} is already registered')
+    ARCHITECTURES[name] = Architecture(generator, discriminator)
 
 
 def build(arch, image_shape, g_widths=None, d_widths=None):

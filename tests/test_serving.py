@@ -1,0 +1,147 @@
+"""The SavedModel contract, the export and sample tools, and the examples."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from conftest import REPO
+
+BIN = os.path.dirname(sys.executable)
+
+
+@pytest.fixture(scope='module')
+def export_dir(short_run, tmp_path_factory):
+    """A copy of the short run's export, safe from the other tests."""
+    copy = tmp_path_factory.mktemp('serving') / 'export'
+    shutil.copytree(short_run[0] / 'export', copy)
+    return copy
+
+
+def run(*args, cwd=REPO, timeout=300):
+    return subprocess.run([*args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def test_saved_model_cli_lists_both_signatures(export_dir):
+    result = run(os.path.join(BIN, 'saved_model_cli'), 'show', '--dir', str(export_dir),
+                 '--all')
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = result.stdout
+    assert "signature_def['serving_default']" in out and "signature_def['generate']" in out
+    assert 'dtype: DT_FLOAT' in out and 'shape: (-1, 100)' in out  # z
+    assert 'dtype: DT_UINT8' in out and 'dtype: DT_INT64' in out  # generate
+
+
+def test_saved_model_cli_run_generates_images(export_dir, tmp_path):
+    np.save(tmp_path / 'num.npy', np.int32(5))
+    np.save(tmp_path / 'seed.npy', np.int64(7))
+    result = run(os.path.join(BIN, 'saved_model_cli'), 'run', '--dir', str(export_dir),
+                 '--tag_set', 'serve', '--signature_def', 'generate',
+                 '--inputs', f'num={tmp_path}/num.npy;seed={tmp_path}/seed.npy',
+                 '--outdir', str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = np.load(tmp_path / 'images.npy')
+    assert images.shape == (5, 28, 28, 1) and images.dtype == np.uint8
+    assert images.max() > images.min()
+
+
+def test_generate_is_deterministic_for_a_seed(export_dir):
+    generate = tf.saved_model.load(str(export_dir)).signatures['generate']
+    call = lambda seed: generate(num=tf.constant(6), seed=tf.constant(seed, tf.int64))[
+        'images'].numpy()
+    np.testing.assert_array_equal(call(1), call(1))
+    assert not np.array_equal(call(1), call(2))
+
+
+def test_generate_matches_serving_default_on_the_same_noise(export_dir):
+    export = tf.saved_model.load(str(export_dir))
+    uint8 = export.signatures['generate'](num=tf.constant(3), seed=tf.constant(5, tf.int64))[
+        'images'].numpy()
+    z = tf.random.stateless_normal([3, 100], seed=tf.constant([5, 0], tf.int64))
+    floats = export.signatures['serving_default'](z=z)['images'].numpy()
+    np.testing.assert_allclose(uint8, np.round((floats + 1) * 127.5), atol=1)
+
+
+@pytest.mark.parametrize('z, error', [
+    (tf.zeros([2, 99]), r'\[2,99\] is not compatible with expected shape \[\?,100\]'),
+    (tf.zeros([100]), r'\[100\] is not compatible with expected shape \[\?,100\]'),
+    (tf.zeros([2, 100], tf.float64), 'expected to be a float tensor but is a double'),
+])
+def test_a_malformed_request_gets_tensorflows_error(export_dir, z, error):
+    serve = tf.saved_model.load(str(export_dir)).signatures['serving_default']
+    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError),
+                       match=error):
+        serve(z=z)
+
+
+def test_export_records_the_config_and_data_source(export_dir):
+    record = json.loads((export_dir / 'assets' / 'config.json').read_text())
+    assert record['data_source'] == 'prepared' and record['config']['arch'] == 'mlp'
+
+
+def test_export_tool_never_overwrites_without_asking(short_run, tmp_path):
+    run_dir, _ = short_run
+    target = tmp_path / 'export'
+    first = run(sys.executable, '-m', 'gan_tf.export', f'--run_dir={run_dir}',
+                f'--export_dir={target}')
+    assert first.returncode == 0, first.stderr[-2000:]
+    stamp = (target / 'saved_model.pb').stat().st_mtime_ns
+    again = run(sys.executable, '-m', 'gan_tf.export', f'--run_dir={run_dir}',
+                f'--export_dir={target}')
+    assert again.returncode != 0
+    assert 'already exists: pass --overwrite' in again.stderr.strip().splitlines()[-1]
+    assert (target / 'saved_model.pb').stat().st_mtime_ns == stamp
+    forced = run(sys.executable, '-m', 'gan_tf.export', f'--run_dir={run_dir}',
+                 f'--export_dir={target}', '--overwrite')
+    assert forced.returncode == 0, forced.stderr[-2000:]
+    assert not [p for p in os.listdir(tmp_path) if p.startswith('.export')]
+
+
+def test_sample_tool_writes_grid_npy_and_walk(export_dir, tmp_path):
+    tool = [sys.executable, '-m', 'gan_tf.sample', f'--export_dir={export_dir}']
+    grid = run(*tool, '--num=16', f'--out={tmp_path}/grid.png', f'--npy={tmp_path}/s.npy')
+    assert grid.returncode == 0, grid.stderr[-2000:]
+    samples = np.load(tmp_path / 's.npy')
+    assert samples.shape == (16, 28, 28, 1) and -1 <= samples.min() < samples.max() <= 1
+    assert Image.open(tmp_path / 'grid.png').size == (4 * 30 * 2 + 4,) * 2
+    again = run(*tool, '--num=16', f'--npy={tmp_path}/again.npy')
+    np.testing.assert_array_equal(np.load(tmp_path / 'again.npy'), samples)
+
+    walk = run(*tool, '--num=4', '--interpolate', f'--out={tmp_path}/walk.gif')
+    assert walk.returncode == 0, walk.stderr[-2000:]
+    gif = Image.open(tmp_path / 'walk.gif')
+    assert gif.n_frames == 48
+    first, middle = np.asarray(gif.convert('L')), None
+    gif.seek(6)
+    middle = np.asarray(gif.convert('L'))
+    assert not np.array_equal(first, middle)
+
+
+def test_sample_tool_rejects_a_folder_that_is_no_export(tmp_path):
+    result = run(sys.executable, '-m', 'gan_tf.sample', f'--export_dir={tmp_path}')
+    assert result.returncode != 0
+    assert 'is not a gan_tf export' in result.stderr
+    assert 'Traceback' not in result.stderr
+
+
+def test_export_and_serve_example(export_dir, tmp_path):
+    result = run(sys.executable, os.path.join(REPO, 'examples', 'export_and_serve.py'),
+                 str(export_dir), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'generate: (16, 28, 28, 1) uint8' in result.stdout
+    assert Image.open(tmp_path / 'served.png').size == (16 * 28, 28)
+
+
+def test_custom_models_example_trains_under_its_own_arch_name(mnist_data_dir, tmp_path):
+    result = run(sys.executable, os.path.join(REPO, 'examples', 'custom_models.py'),
+                 '--arch=tiny', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
+                 '--max_steps=10', '--batch_size=16')
+    assert result.returncode == 0, result.stderr[-2000:]
+    run_dir = tmp_path / 'mnist-tiny-non_saturating'
+    assert (run_dir / 'export' / 'saved_model.pb').exists()
+    assert json.loads((run_dir / 'config.json').read_text())['config']['arch'] == 'tiny'
