@@ -13,7 +13,8 @@ from PIL import Image
 
 def to_uint8(images):
     """Images in [-1, 1] -> uint8 in [0, 255]."""
-    return np.clip(np.rint((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    images = np.nan_to_num(np.asarray(images, np.float32))  # a diverged run: NaN -> 0
+    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def image_grid(images, columns=None, padding=2):

@@ -3,6 +3,7 @@
 Each does one thing and works with any `GAN.fit` call, not only `gan_tf.main`.
 """
 import csv
+import math
 import os
 import time
 
@@ -134,20 +135,56 @@ class SampleGrid(keras.callbacks.Callback):
         return [os.path.join(self.samples_dir, n) for n in names]
 
 
-class CheckpointSaver(keras.callbacks.Callback):
-    """Saves `manager`'s checkpoint every `every` steps and when training ends."""
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stops training at the first step whose metrics are not finite (NaN or Inf).
 
-    def __init__(self, manager, every=1000):
+    `diverged_at` then holds that step and `diverged_metrics` the culprits;
+    `CheckpointSaver` and the export check it, so nothing non-finite is saved.
+    """
+
+    def __init__(self):
         super().__init__()
-        self.manager, self.every = manager, every
+        self.diverged_at, self.diverged_metrics = None, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = [k for k in METRICS if not math.isfinite(float(logs[k]))]
+        if bad:
+            self.diverged_at, self.diverged_metrics = int(self.model.step), bad
+            self.model.stop_training = True
+
+
+def all_finite(gan):
+    """Whether every float weight of `gan` and of both its optimizers is finite.
+
+    The optimizers count: Adam's squared-gradient slots overflow to Inf while
+    the weights they update are still finite.
+    """
+    variables = [*gan.weights, *gan.d_optimizer.variables, *gan.g_optimizer.variables]
+    return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in variables
+               if 'float' in str(v.dtype))  # not the seed generators' int states
+
+
+class CheckpointSaver(keras.callbacks.Callback):
+    """Saves `manager`'s checkpoint every `every` steps and when training ends,
+    never one with a non-finite weight (or after `guard` saw non-finite metrics).
+    """
+
+    def __init__(self, manager, every=1000, guard=None):
+        super().__init__()
+        self.manager, self.every, self.guard = manager, every, guard
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.step)
         if step % self.every == 0:
-            self.manager.save(checkpoint_number=step)
+            self.save(step)
 
     def on_train_end(self, logs=None):
         step = int(self.model.step)
         latest = self.manager.latest_checkpoint  # ".../ckpt-<step>"
         if latest is None or int(latest.rsplit('-', 1)[1]) != step:
+            self.save(step)
+
+    def save(self, step):
+        healthy = not (self.guard and self.guard.diverged_at) and all_finite(self.model)
+        if healthy:
             self.manager.save(checkpoint_number=step)

@@ -102,20 +102,28 @@ def train_and_evaluate(config):
     samples = callbacks.SampleGrid(os.path.join(run_dir, 'samples'), fixed_noise,
                                    config.sample_every, writer)
     stop = callbacks.StopAt(total_steps, config.max_seconds)
+    guard = callbacks.NonFiniteGuard()
     if start_step < total_steps:
         gan.fit(batches, epochs=math.ceil(total_steps / steps_per_epoch),
                 initial_epoch=start_step // steps_per_epoch, shuffle=False,
                 steps_per_epoch=steps_per_epoch,
                 verbose=1 if sys.stdout.isatty() else 2,
                 callbacks=[
+                    guard,  # first: a non-finite step stops all that follows
                     stop,
                     callbacks.MetricsLogger(os.path.join(run_dir, 'metrics.csv'),
                                             config.log_every, writer,
                                             images_per_step),
                     samples,
-                    callbacks.CheckpointSaver(manager, config.checkpoint_every),
+                    callbacks.CheckpointSaver(manager, config.checkpoint_every, guard),
                 ])
     writer.close()
+    if guard.diverged_at is not None:
+        raise UserError(
+            f'training diverged at step {guard.diverged_at} '
+            f'({", ".join(guard.diverged_metrics)} not finite); last good checkpoint: '
+            f'{manager.latest_checkpoint or "none"}; no export written. Start afresh '
+            'with lower --lr_d and --lr_g (and --overwrite, or another --run_name)')
 
     metrics_csv = os.path.join(run_dir, 'metrics.csv')
     if os.path.exists(metrics_csv):

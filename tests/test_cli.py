@@ -119,3 +119,28 @@ def test_bad_input_fails_with_one_clear_line(args, message, tmp_path):
     assert result.returncode != 0
     assert message in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_divergence_stops_cleanly_and_saves_nothing_non_finite(mnist_data_dir, tmp_path):
+    import tensorflow as tf
+    common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
+              '--run_name=diverged', '--batch_size=32', '--max_steps=50']
+    # Adam's steps are about the learning rate in size: 1e5 blows up in a few steps.
+    result = run_cli(*common, '--lr_d=1e5', '--lr_g=1e5', '--checkpoint_every=1')
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: training diverged at step ') and 'Traceback' not in result.stderr
+    run_dir = tmp_path / 'diverged'
+    assert not (run_dir / 'export').exists()
+    checkpoints = sorted((run_dir / 'checkpoints').glob('ckpt-*.index'))
+    assert checkpoints and f'last good checkpoint: {str(checkpoints[-1])[:-6]};' in last
+    for index in checkpoints:
+        reader = tf.train.load_checkpoint(str(index)[:-len('.index')])
+        for name, dtype in reader.get_variable_to_dtype_map().items():
+            if dtype.is_floating:
+                assert np.isfinite(reader.get_tensor(name)).all(), (index, name)
+    # Resuming from it diverges again here (one step at 1e5 already ruined the
+    # weights): it fails as cleanly, and never writes a non-finite checkpoint.
+    resumed = run_cli(*common, '--resume', '--max_steps=8')
+    assert resumed.returncode != 0 and 'training diverged' in resumed.stderr
+    assert sorted((run_dir / 'checkpoints').glob('ckpt-*.index')) == checkpoints
