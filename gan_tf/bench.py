@@ -30,17 +30,14 @@ def step_flops(function, *args):
     return tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
 
 
-def best_seconds(function, args, calls, repeats):
-    """Best wall time over `repeats` of `calls` calls, results fetched."""
+def seconds_per_call(function, args, calls):
+    """Mean wall time of `calls` calls, results fetched."""
     import tensorflow as tf
-    best = float('inf')
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            result = function(*args)
-        tf.nest.map_structure(lambda t: t.numpy(), result)
-        best = min(best, time.perf_counter() - start)
-    return best
+    start = time.perf_counter()
+    for _ in range(calls):
+        result = function(*args)
+    tf.nest.map_structure(lambda t: t.numpy(), result)
+    return (time.perf_counter() - start) / calls
 
 
 def op_time_by_type(function, args, calls=20):
@@ -92,8 +89,8 @@ def benchmark(config, image_shape, steps, repeats, jit_compile=False,
     train_step(batch), matmul(a, b)  # trace and warm up
     step_time = matmul_time = float('inf')
     for _ in range(repeats):  # alternate, so both see the same machine
-        step_time = min(step_time, best_seconds(train_step, (batch,), steps, 1) / steps)
-        matmul_time = min(matmul_time, best_seconds(matmul, (a, b), 10, 1) / 10)
+        step_time = min(step_time, seconds_per_call(train_step, (batch,), steps))
+        matmul_time = min(matmul_time, seconds_per_call(matmul, (a, b), 10))
     flops = step_flops(train_step, batch)
     profile = op_time_by_type(train_step, (batch,)) if profile else None
     return {

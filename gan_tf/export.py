@@ -51,7 +51,7 @@ def export_generator(generator, latent_dim, noise, export_dir, assets=None,
         archive.add_endpoint(
             name='generate',
             fn=lambda num, seed: {'images': _to_uint8(
-                generator(_noise(noise, num, latent_dim, seed), training=False))},
+                generator(noise_from_seed(noise, num, latent_dim, seed), training=False))},
             input_signature=[tf.TensorSpec([], tf.int32, name='num'),
                              tf.TensorSpec([], tf.int64, name='seed')])
         archive.write_out(staging, verbose=False)
@@ -65,9 +65,13 @@ def export_generator(generator, latent_dim, noise, export_dir, assets=None,
     return export_dir
 
 
-def _noise(kind, num, latent_dim, seed):
-    """z as `GAN.sample_noise` draws it, but stateless: a function of `seed`."""
-    shape, seed = tf.stack([num, latent_dim]), tf.stack([seed, tf.constant(0, tf.int64)])
+def noise_from_seed(kind, num, latent_dim, seed, stream=0):
+    """z as `GAN.sample_noise` draws it, but stateless: a function of (seed, stream).
+
+    The `generate` signature uses stream 0; `gan_tf.sample` draws the same z.
+    """
+    shape = tf.stack([num, latent_dim])
+    seed = tf.cast(tf.stack([seed, stream]), tf.int64)
     if kind == 'uniform':
         return tf.random.stateless_uniform(shape, seed, minval=-1.0, maxval=1.0)
     return tf.random.stateless_normal(shape, seed)
@@ -96,10 +100,11 @@ def export_run(run_dir, export_dir='', overwrite=False):
     from gan_tf.config import Config
     try:
         with open(os.path.join(run_dir, 'config.json')) as f:
-            record = json.load(f)
+            config_text = f.read()
     except OSError as e:
         raise UserError(f'no run at {run_dir} ({e.strerror}): pass the run '
                         'directory, e.g. --run_dir=out/mnist-mlp-non_saturating') from None
+    record = json.loads(config_text)
     config = Config(**{k: tuple(v) if isinstance(v, list) else v
                        for k, v in record['config'].items()})
     gan = train.build_gan(config, tuple(record['image_shape']))
@@ -107,10 +112,9 @@ def export_run(run_dir, export_dir='', overwrite=False):
     if not latest:
         raise UserError(f'no checkpoint in {run_dir}/checkpoints to export')
     tf.train.Checkpoint(generator=gan.generator).restore(latest).expect_partial()
-    with open(os.path.join(run_dir, 'config.json')) as f:
-        assets = {'config.json': f.read()}
     return export_generator(gan.generator, config.latent_dim, config.noise,
-                            export_dir or os.path.join(run_dir, 'export'), assets,
+                            export_dir or os.path.join(run_dir, 'export'),
+                            {'config.json': config_text},
                             overwrite=overwrite)
 
 

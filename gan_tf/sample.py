@@ -5,7 +5,8 @@
     python -m gan_tf.sample --export_dir=... --interpolate --out=walk.gif
 
 Needs only the SavedModel: z is drawn from the noise distribution recorded in its
-`assets/config.json`, seeded by --seed, and fed to `serving_default`.
+`assets/config.json`, seeded by --seed exactly as the export's `generate` signature
+draws it, and fed to `serving_default`.
 """
 import json
 import os
@@ -14,6 +15,7 @@ import numpy as np
 
 from gan_tf import artifacts
 from gan_tf.errors import UserError
+from gan_tf.export import noise_from_seed
 
 
 class Exported:
@@ -28,12 +30,11 @@ class Exported:
         except (OSError, KeyError) as e:
             raise UserError(f'{export_dir} is not a gan_tf export ({e}): pass the '
                             'export/ folder of a run') from None
-        self.latent_dim, self.noise = config['latent_dim'], config['noise']
+        self.latent_dim, self.noise_kind = config['latent_dim'], config['noise']
 
-    def noise_batch(self, num, rng):
-        shape = (num, self.latent_dim)
-        z = rng.uniform(-1, 1, shape) if self.noise == 'uniform' else rng.standard_normal(shape)
-        return z.astype(np.float32)
+    def noise(self, num, seed, stream=0):
+        """z for `seed`, the same as the export's `generate` signature draws."""
+        return noise_from_seed(self.noise_kind, num, self.latent_dim, seed, stream)
 
     def images(self, z, batch_size=1000):
         """Generator outputs in [-1, 1] for noise `z`, NHWC."""
@@ -41,17 +42,16 @@ class Exported:
                                for i in range(0, len(z), batch_size)])
 
     def sample(self, num, seed=0):
-        return self.images(self.noise_batch(num, np.random.default_rng(seed)))
+        return self.images(self.noise(num, seed))
 
     def walk(self, num, seed=0, waypoints=4, frames_between=12):
         """Frames [n_frames, num, h, w, c] of `num` images, each following its own
         closed path through `waypoints` random latent points."""
-        rng = np.random.default_rng(seed)
-        points = [self.noise_batch(num, rng) for _ in range(waypoints)]
+        points = [self.noise(num, seed, stream).numpy() for stream in range(waypoints)]
         frames = []
         for start, end in zip(points, points[1:] + points[:1]):
             for t in np.linspace(0, 1, frames_between, endpoint=False):
-                frames.append(self.images(_interpolate(start, end, t, self.noise)))
+                frames.append(self.images(_interpolate(start, end, t, self.noise_kind)))
         return np.stack(frames)
 
 

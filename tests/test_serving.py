@@ -111,6 +111,10 @@ def test_sample_tool_writes_grid_npy_and_walk(export_dir, tmp_path):
     assert Image.open(tmp_path / 'grid.png').size == (4 * 30 * 2 + 4,) * 2
     again = run(*tool, '--num=16', f'--npy={tmp_path}/again.npy')
     np.testing.assert_array_equal(np.load(tmp_path / 'again.npy'), samples)
+    # --seed=0 (the default) draws the same z as the `generate` signature's seed 0.
+    generated = tf.saved_model.load(str(export_dir)).signatures['generate'](
+        num=tf.constant(16), seed=tf.constant(0, tf.int64))['images'].numpy()
+    np.testing.assert_allclose(generated, np.round((samples + 1) * 127.5), atol=1)
 
     walk = run(*tool, '--num=4', '--interpolate', f'--out={tmp_path}/walk.gif')
     assert walk.returncode == 0, walk.stderr[-2000:]
