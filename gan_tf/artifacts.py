@@ -70,7 +70,8 @@ def read_metrics(csv_path):
 
 
 def plot_curves(csv_path, png_path):
-    """Three panels against step: losses, D's mean output, D's accuracy."""
+    """Four panels against step: losses, D's mean output, D's accuracy, and the
+    players' gradient norms (log scale)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -82,17 +83,20 @@ def plot_curves(csv_path, png_path):
               ('Discriminator output', [('D_x', 'D(x), real'),
                                         ('D_G_z', 'D(G(z)), fake')]),
               ('Discriminator accuracy', [('acc_real', 'on real'),
-                                          ('acc_fake', 'on fake')])]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+                                          ('acc_fake', 'on fake')]),
+              ('Gradient norm', [('d_grad_norm', 'D'), ('g_grad_norm', 'G')])]
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4))
     for ax, (title, series) in zip(axes, panels):
         for key, label in series:
-            ax.plot(m['step'], m[key], label=label)
+            if key in m:  # runs from before a metric existed lack its column
+                ax.plot(m['step'], m[key], label=label)
         ax.set_title(title)
         ax.set_xlabel('step')
         ax.grid(alpha=0.3)
         ax.legend()
     axes[2].axhline(0.5, color='gray', lw=0.8, ls='--')
     axes[2].set_ylim(-0.02, 1.02)
+    axes[3].set_yscale('log')
     fig.tight_layout()
     fig.savefig(png_path, dpi=100)
     plt.close(fig)
@@ -110,6 +114,15 @@ def library_versions():
             'keras': keras.__version__, 'tensorflow_datasets': tfds.__version__,
             'numpy': np.__version__, 'matplotlib': matplotlib.__version__,
             'absl-py': metadata.version('absl-py')}
+
+
+def read_config(path):
+    """A run's config.json as a dict ({} when it is missing or unreadable)."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
 
 
 def write_config(path, config, **extra):

@@ -81,7 +81,8 @@ def benchmark(config, image_shape, steps, repeats, jit_compile=False,
 
     from gan_tf import train
     gan = train.build_gan(config, image_shape)
-    batch = tf.random.uniform((config.batch_size * config.d_steps, *image_shape), -1, 1)
+    batch = tf.random.uniform(
+        (config.batch_size * config.discriminator_steps, *image_shape), -1, 1)
     train_step = tf.function(gan.train_step, jit_compile=jit_compile)
     n = 2048
     a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
@@ -111,7 +112,7 @@ def main(argv):
                        FLAGS.jit_compile, FLAGS.profile)
     fraction = result['model_gflops'] / result['matmul_gflops']
     print(f'arch={config.arch} loss={config.loss} batch_size={config.batch_size} '
-          f'd_steps={config.d_steps} image_shape={image_shape} '
+          f'd_steps={config.discriminator_steps} image_shape={image_shape} '
           f'jit_compile={FLAGS.jit_compile}')
     print(f'step:             {result["step_ms"]:8.2f} ms')
     print(f'images/second:    {result["images_per_second"]:8.0f}')

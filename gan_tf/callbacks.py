@@ -3,8 +3,11 @@
 Each does one thing and works with any `GAN.fit` call, not only `gan_tf.main`.
 """
 import csv
+import glob
 import math
 import os
+import re
+import shutil
 import time
 
 import keras
@@ -50,7 +53,7 @@ class MetricsLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.columns = ['step', 'seconds', 'images_per_second', *METRICS]
-        self._truncate_after(int(self.model.step))
+        truncate_csv(self.csv_path, self.columns, int(self.model.step))
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.started = self.window_started = time.monotonic()
 
@@ -86,16 +89,19 @@ class MetricsLogger(keras.callbacks.Callback):
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.window_started = now
 
-    def _truncate_after(self, step):
-        """Drops rows newer than `step`: left by a run killed after its checkpoint."""
-        if not os.path.exists(self.csv_path):
-            return
-        with open(self.csv_path, newline='') as f:
-            rows = [r for r in csv.DictReader(f) if int(r['step']) <= step]
-        with open(self.csv_path, 'w', newline='') as f:
-            out = csv.DictWriter(f, self.columns)
-            out.writeheader()
-            out.writerows(rows)
+
+
+def truncate_csv(path, columns, step):
+    """Drops the rows of CSV file `path` past `step`: left by a run killed after
+    its last checkpoint, they would repeat once it resumes from there."""
+    if not os.path.exists(path):
+        return
+    with open(path, newline='') as f:
+        rows = [r for r in csv.DictReader(f) if int(r['step']) <= step]
+    with open(path, 'w', newline='') as f:
+        out = csv.DictWriter(f, columns)
+        out.writeheader()
+        out.writerows(rows)
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -123,7 +129,7 @@ class SampleGrid(keras.callbacks.Callback):
         return os.path.join(self.samples_dir, f'step_{step:06d}.png')
 
     def save(self, step):
-        images = self.model.generator(self.noise, training=False).numpy()
+        images = self.model.sampling_generator(self.noise, training=False).numpy()
         artifacts.save_grid(images, self.path(step))
         if self.writer:
             with self.writer.as_default(step=step):
@@ -167,11 +173,17 @@ def all_finite(gan):
 class CheckpointSaver(keras.callbacks.Callback):
     """Saves `manager`'s checkpoint every `every` steps and when training ends,
     never one with a non-finite weight (or after `guard` saw non-finite metrics).
+
+    A save that fails (a full disk) stops training and sets `failure`; the
+    earlier checkpoints are untouched, since TF writes each one to temporary
+    files and renames them only once complete, and the half-written files are
+    deleted to give the space back.
     """
 
     def __init__(self, manager, every=1000, guard=None):
         super().__init__()
         self.manager, self.every, self.guard = manager, every, guard
+        self.failure = None
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.step)
@@ -181,10 +193,107 @@ class CheckpointSaver(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         step = int(self.model.step)
         latest = self.manager.latest_checkpoint  # ".../ckpt-<step>"
-        if latest is None or int(latest.rsplit('-', 1)[1]) != step:
+        if not self.failure and (latest is None or
+                                 int(latest.rsplit('-', 1)[1]) != step):
             self.save(step)
 
     def save(self, step):
         healthy = not (self.guard and self.guard.diverged_at) and all_finite(self.model)
-        if healthy:
+        if not healthy:
+            return
+        try:
             self.manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as e:
+            self.failure = f'could not write the checkpoint of step {step} ({_reason(e)})'
+            self.model.stop_training = True
+            prefix = os.path.join(self.manager.directory, f'ckpt-{step}')
+            if prefix not in self.manager.checkpoints:  # never a complete one
+                remove_files(glob.glob(glob.escape(prefix) + '[._]*'))
+
+
+def remove_files(paths):
+    """Deletes each of `paths`, file or folder, as far as it can."""
+    for path in paths:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.remove(path)
+            except OSError:
+                pass
+
+
+def _reason(error):
+    """'File too large' out of TF's '{{function_node ...}} /path; File too large [Op:SaveV2]'."""
+    text = (str(error).strip() or type(error).__name__).splitlines()[0]
+    return re.sub(r'\s*\[Op:\w+\]$', '', text.rsplit('; ', 1)[-1])
+
+
+class PeriodicEvaluation(keras.callbacks.Callback):
+    """Every `every` steps and when training ends, scores `num_samples` generated
+    images with `evaluator` (a `gan_tf.evaluate.Evaluator`, which holds the judging
+    classifier and the real features): appends a row to `csv_path`, writes
+    TensorBoard scalars under `eval/` (when `writer` is given) and appends the
+    full result, `class_shares` included, to `history`: this process's rows.
+
+    It judges `sampling_generator` (the generator's moving average when the GAN
+    keeps one), as the export holds it. The noise is its own, drawn once from
+    `seed` as the export's `generate` signature draws it: each row judges the
+    same z, and the GAN's seed generator, hence training, is untouched.
+    `kid_subsets`: fewer than the command line's
+    100 keep an evaluation quick; KID stays unbiased, only `kid_std` is rougher.
+    Rows of a resumed run past its checkpoint are dropped; a generator whose
+    images are not finite (a diverged run) is not scored.
+    """
+
+    COLUMNS = ('step', 'fid', 'kid', 'precision', 'recall', 'density', 'coverage',
+               'classes_covered', 'class_kl', 'classifier_score', 'confident')
+
+    def __init__(self, evaluator, every, num_samples, csv_path, writer=None, seed=0,
+                 kid_subsets=20):
+        super().__init__()
+        self.evaluator, self.every, self.num_samples = evaluator, every, num_samples
+        self.csv_path, self.writer, self.seed = csv_path, writer, seed
+        self.kid_subsets = kid_subsets
+        self.history, self.last_step = [], None
+
+    def on_train_begin(self, logs=None):
+        from gan_tf.export import noise_from_seed  # export imports nothing of ours
+        self.noise = noise_from_seed(self.model.noise, self.num_samples,
+                                     self.model.latent_dim, self.seed)
+        truncate_csv(self.csv_path, self.COLUMNS, int(self.model.step))
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.step)
+        if step % self.every == 0:
+            self.evaluate(step)
+
+    def on_train_end(self, logs=None):
+        step = int(self.model.step)
+        if step != self.last_step:
+            self.evaluate(step)
+
+    def evaluate(self, step):
+        self.last_step = step
+        started = time.monotonic()
+        generator = self.model.sampling_generator  # what the export will hold
+        images = tf.concat([generator(self.noise[i:i + 500], training=False)
+                            for i in range(0, self.num_samples, 500)], 0)
+        if not bool(tf.reduce_all(tf.math.is_finite(images))):
+            return
+        result = self.evaluator.score(images.numpy(), kid_subsets=self.kid_subsets)
+        row = {'step': step, **{k: result[k] for k in self.COLUMNS[1:]}}
+        new_file = not os.path.exists(self.csv_path)
+        with open(self.csv_path, 'a', newline='') as f:
+            out = csv.DictWriter(f, self.COLUMNS)
+            if new_file:
+                out.writeheader()
+            out.writerow(row)
+        if self.writer:
+            with self.writer.as_default(step=step):
+                for key in self.COLUMNS[1:]:
+                    tf.summary.scalar(f'eval/{key}', row[key])
+        self.history.append({**row, 'kid_std': result['kid_std'],
+                             'class_shares': result['class_shares'],
+                             'seconds': round(time.monotonic() - started, 3)})
+

@@ -111,8 +111,8 @@ def export_run(run_dir, export_dir='', overwrite=False):
     latest = tf.train.latest_checkpoint(os.path.join(run_dir, 'checkpoints'))
     if not latest:
         raise UserError(f'no checkpoint in {run_dir}/checkpoints to export')
-    tf.train.Checkpoint(generator=gan.generator).restore(latest).expect_partial()
-    return export_generator(gan.generator, config.latent_dim, config.noise,
+    generator = train.restore_generator(gan, latest)
+    return export_generator(generator, config.latent_dim, config.noise,
                             export_dir or os.path.join(run_dir, 'export'),
                             {'config.json': config_text},
                             overwrite=overwrite)

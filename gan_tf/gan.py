@@ -1,13 +1,59 @@
 """`GAN`: a generator and a discriminator trained by alternating gradient steps."""
+import functools
+
 import keras
 import tensorflow as tf
 
-from gan_tf import losses
+from gan_tf import augment, losses
 
 NOISE_KINDS = ('normal', 'uniform')
 # What every step reports: the players' losses, D's mean score on real (D(x)) and
-# fake (D(G(z))) images, and D's accuracy on each.
-METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake')
+# fake (D(G(z))) images, D's accuracy on each, and the global norm of each
+# player's gradient (a vanishing generator gradient is a failure to watch for).
+# d_loss is the loss alone, without penalties (so -d_loss of a Wasserstein critic
+# stays its distance estimate); d_grad_norm is of everything D descends.
+METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake',
+           'd_grad_norm', 'g_grad_norm')
+# Training options beyond the loss's name: `GAN` keywords and `Config` fields of
+# the same name (see `GAN.__init__`); all off, or the loss's own, by default.
+OPTIONS = ('clip', 'gp_weight', 'r1_weight', 'dragan_weight', 'margin', 'pt_weight',
+           'label_smoothing', 'instance_noise', 'instance_noise_steps',
+           'diffaugment', 'ema_decay')
+# The extra tensors a loss's generator function may ask for (`Loss.generator_inputs`).
+GENERATOR_INPUTS = ('fake_images', 'real_logits')
+
+
+def check_options(loss=None, d_steps=None, clip=None, gp_weight=0.0, r1_weight=0.0,
+                  dragan_weight=0.0, margin=0.0, pt_weight=0.0, label_smoothing=0.0,
+                  instance_noise=0.0, instance_noise_steps=1, diffaugment='',
+                  ema_decay=None):
+    """ValueError, its message starting `name=value:`, for the first option out of
+    range, or, given `loss` (a registered name), with no effect with that loss.
+    Options left out are not checked (their defaults here are the "off" values)."""
+    def fail(name, value, why):
+        raise ValueError(f'{name}={value}: {why}')
+
+    for name, value in dict(gp_weight=gp_weight, r1_weight=r1_weight,
+                            dragan_weight=dragan_weight, margin=margin,
+                            pt_weight=pt_weight, instance_noise=instance_noise).items():
+        if value < 0:
+            fail(name, value, 'must be at least 0')
+    if clip is not None and clip < 0:
+        fail('clip', clip, "must be at least 0 (0: no clipping; none: the loss's)")
+    if d_steps is not None and d_steps < 1:
+        fail('d_steps', d_steps, 'must be at least 1')
+    if instance_noise_steps < 1:
+        fail('instance_noise_steps', instance_noise_steps, 'must be at least 1')
+    if not 0 <= label_smoothing < 1:
+        fail('label_smoothing', label_smoothing, 'must be in [0, 1)')
+    if ema_decay is not None and not 0 <= ema_decay < 1:
+        fail('ema_decay', ema_decay, 'must be in [0, 1), typically 0.999')
+    try:
+        augment.parse(diffaugment)
+    except ValueError as e:
+        fail('diffaugment', diffaugment, e)
+    if loss is not None:
+        losses.check_options(loss, label_smoothing=label_smoothing, pt_weight=pt_weight)
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -20,32 +66,70 @@ class GAN(keras.Model):
     discriminator updates: it is split into `d_steps` equal parts, so feed batches
     of `d_steps * batch_size` images (or `(images, labels)` pairs).
 
-    Calling the model, `gan(z)`, generates images from noise `z`. Each training
-    step's logs hold that step's METRICS; epoch logs (History, EarlyStopping) and
-    `evaluate` hold their means.
+    Calling the model, `gan(z)`, generates images from noise `z` with
+    `sampling_generator`. Each training step's logs hold that step's METRICS;
+    epoch logs (History, EarlyStopping) and `evaluate` hold their means.
     """
 
     def __init__(self, generator, discriminator, latent_dim=100, noise='normal',
-                 d_steps=1, seed=None, **kwargs):
+                 d_steps=None, seed=None, *, clip=None, gp_weight=10.0, r1_weight=0.0,
+                 dragan_weight=0.0, margin=1.0, pt_weight=0.0, label_smoothing=0.0,
+                 instance_noise=0.0, instance_noise_steps=10000, diffaugment='',
+                 ema_decay=None, **kwargs):
+        """`d_steps`: D updates per G update; None: the loss's (5 for Wasserstein).
+
+        Options of the loss chosen in `compile`, see `gan_tf.losses`:
+          clip: bound on |D's weights| after each D update (Arjovsky et al. 2017);
+            None: the loss's (0.01 for wasserstein), 0: none.
+          gp_weight: lambda of wgan_gp's gradient penalty (Gulrajani et al. 2017).
+          margin, pt_weight: the energy loss's margin m and pulling-away weight.
+          label_smoothing: real targets become 1 - label_smoothing (cross-entropy
+            losses; Salimans et al. 2016).
+        Stabilisers, for any loss:
+          r1_weight: gamma of the R1 penalty (Mescheder et al. 2018).
+          dragan_weight: lambda of the DRAGAN penalty (Kodali et al. 2017).
+          instance_noise: std of Gaussian noise added to every image D sees,
+            annealed linearly to 0 over `instance_noise_steps` steps (Sonderby et
+            al. 2016).
+          diffaugment: DiffAugment transformations, e.g. 'translation,cutout'
+            (`gan_tf.augment`).
+          ema_decay: keep `ema_generator`, an exponential moving average of the
+            generator's weights, and generate with it (Yazici et al. 2019, "The
+            Unusual Effectiveness of Averaging in GAN Training").
+        """
         super().__init__(**kwargs)
         if noise not in NOISE_KINDS:
             raise ValueError(f'unknown noise {noise!r}; choose one of: '
                              f'{", ".join(NOISE_KINDS)}')
-        if d_steps < 1:
-            raise ValueError(f'd_steps must be at least 1, got {d_steps}')
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.noise = noise
-        self.d_steps = d_steps
+        self.requested_d_steps = d_steps
         self.seed = seed
+        self.clip, self.gp_weight, self.r1_weight = clip, gp_weight, r1_weight
+        self.dragan_weight, self.margin, self.pt_weight = dragan_weight, margin, pt_weight
+        self.label_smoothing, self.instance_noise = label_smoothing, instance_noise
+        self.instance_noise_steps, self.diffaugment = instance_noise_steps, diffaugment
+        self.ema_decay = ema_decay
+        check_options(d_steps=d_steps, **self.options)  # the loss's own: compile
+        self.augmentations = augment.parse(diffaugment)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         # Owned by the model so its state is checkpointed: runs are reproducible.
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Create every weight now, so optimizers and checkpoints can see them
         # before the first step.
         self.discriminator(self.generator(self.sample_noise(1)))
+        self.ema_generator = None if ema_decay is None else self._copy(generator)
         self.built = True
+
+    def _copy(self, generator):
+        """A non-trainable copy of `generator`: same architecture, same weights."""
+        copy = keras.models.clone_model(generator)
+        copy(tf.zeros([1, self.latent_dim]))
+        copy.set_weights(generator.get_weights())
+        copy.trainable = False
+        return copy
 
     def compile(self, d_optimizer, g_optimizer, loss='non_saturating', **kwargs):
         """`loss`: a name registered in `gan_tf.losses.LOSSES`, or a `losses.Loss`."""
@@ -53,8 +137,50 @@ class GAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         self.gan_loss = losses.get(loss) if isinstance(loss, str) else loss
+        if isinstance(loss, str):
+            check_options(loss, **self.options)
+        missing = set(self.gan_loss.generator_inputs) - set(GENERATOR_INPUTS)
+        if missing:
+            raise ValueError(f'GAN cannot give a generator loss {", ".join(missing)}')
+        penalised = ((self.gan_loss.gradient_penalty and self.gp_weight) or
+                     self.r1_weight or self.dragan_weight)
+        if penalised and any(isinstance(layer, keras.layers.BatchNormalization)
+                             for layer in self.discriminator._flatten_layers()):
+            # Each image's input gradient would depend on the rest of its batch.
+            raise ValueError(
+                "penalties on D's input gradient (wgan_gp, --r1_weight, "
+                f'--dragan_weight) need a discriminator without batch '
+                f'normalisation, and {type(self.discriminator).__name__} has it: '
+                'add --spectral_norm (which replaces it), or choose another --arch')
+        # The loss's hyperparameters, bound once: the step calls plain functions.
+        self._d_loss = functools.partial(self.gan_loss.discriminator, **{
+            name: getattr(self, name) for name in self.gan_loss.discriminator_options})
+        self._g_loss = functools.partial(self.gan_loss.generator, **{
+            name: getattr(self, name) for name in self.gan_loss.generator_options})
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+
+    @property
+    def options(self):
+        """{name: value} of every training option in OPTIONS."""
+        return {name: getattr(self, name) for name in OPTIONS}
+
+    @property
+    def d_steps(self):
+        """D updates per G update: as asked, else the loss's (1 before `compile`)."""
+        loss = getattr(self, 'gan_loss', None)
+        return self.requested_d_steps or (loss.default_d_steps if loss else 1)
+
+    @property
+    def clip_value(self):
+        """The bound weight clipping applies to D's weights; 0: no clipping."""
+        loss = getattr(self, 'gan_loss', None)
+        return self.clip if self.clip is not None else (loss.default_clip if loss else 0.0)
+
+    @property
+    def sampling_generator(self):
+        """The generator to sample and export: the weight average when kept."""
+        return self.generator if self.ema_generator is None else self.ema_generator
 
     @property
     def metrics(self):
@@ -62,7 +188,8 @@ class GAN(keras.Model):
 
     def get_config(self):
         return {'name': self.name, 'latent_dim': self.latent_dim, 'noise': self.noise,
-                'd_steps': self.d_steps, 'seed': self.seed,
+                'd_steps': self.requested_d_steps, 'seed': self.seed,
+                **self.options,
                 'generator': keras.saving.serialize_keras_object(self.generator),
                 'discriminator': keras.saving.serialize_keras_object(self.discriminator)}
 
@@ -94,7 +221,7 @@ class GAN(keras.Model):
         return self.g_optimizer.iterations
 
     def call(self, z, training=False):
-        return self.generator(z, training=training)
+        return self.sampling_generator(z, training=training)
 
     def sample_noise(self, batch_size):
         """`batch_size` latent vectors, standard normal or uniform in [-1, 1]."""
@@ -107,21 +234,25 @@ class GAN(keras.Model):
         real = data[0] if isinstance(data, (tuple, list)) else data
         for real_part in tf.split(real, self.d_steps):
             metrics = self._train_discriminator(real_part)
-        metrics['g_loss'] = self._train_generator(tf.shape(real_part)[0])
+        metrics['g_loss'], metrics['g_grad_norm'] = self._train_generator(real_part)
+        if self.ema_generator is not None:
+            self._update_ema()
         self._track(metrics)
         return metrics
 
     def test_step(self, data):
-        """The step's metrics on a batch of real images, without any update."""
+        """The step's metrics on a batch of real images, without any update,
+        augmentation, noise or penalty."""
         real = data[0] if isinstance(data, (tuple, list)) else data
         fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=False)
         real_logits = self.discriminator(real, training=False)
         fake_logits = self.discriminator(fake, training=False)
-        metrics = self._statistics(real_logits, fake_logits, self.gan_loss.discriminator(
-            real_logits, fake_logits))
-        metrics['g_loss'] = self.gan_loss.generator(fake_logits)
+        metrics = self._statistics(real_logits, fake_logits,
+                                   self._d_loss(real_logits, fake_logits))
+        metrics['g_loss'] = self._g_loss(fake_logits,
+                                         **self._generator_inputs(fake, real_logits))
         self._track(metrics)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        return {name: self.trackers[name].result() for name in metrics}  # no gradients
 
     def _track(self, metrics):
         for name, value in metrics.items():
@@ -129,43 +260,126 @@ class GAN(keras.Model):
 
     def _train_discriminator(self, real):
         fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=True)
+        real, fake = self._discriminator_input(real), self._discriminator_input(fake)
         with tf.GradientTape() as tape:
             # Separate calls: a batch-normalised D must not mix real and fake
             # statistics (measured: one concatenated call is no faster on CPU).
             real_logits = self.discriminator(real, training=True)
             fake_logits = self.discriminator(fake, training=True)
-            d_loss = self.gan_loss.discriminator(real_logits, fake_logits)
-        self._descend(self.d_optimizer, tape, d_loss, self.discriminator)
-        return self._statistics(real_logits, fake_logits, d_loss)
+            d_loss = self._d_loss(real_logits, fake_logits)
+            total = d_loss + self._penalties(real, fake)
+        metrics = self._statistics(real_logits, fake_logits, d_loss)
+        metrics['d_grad_norm'] = self._descend(
+            self.d_optimizer, tape, total, self.discriminator)
+        if self.clip_value:
+            for weight in self.discriminator.trainable_variables:
+                weight.assign(tf.clip_by_value(weight, -self.clip_value, self.clip_value))
+        return metrics
+
+    def _penalties(self, real, fake):
+        """The weighted penalties on D's input gradient that are switched on (0.0
+        if none), computed under D's tape: their gradient reaches D's weights."""
+        penalty = 0.0
+        if self.gan_loss.gradient_penalty and self.gp_weight:
+            penalty += self.gp_weight * losses.gradient_penalty(
+                self._input_gradients(self._interpolate(real, fake)))
+        if self.r1_weight:
+            penalty += self.r1_weight / 2 * losses.r1_penalty(self._input_gradients(real))
+        if self.dragan_weight:
+            # Kodali et al. 2017: near the data, x + delta with Gaussian delta; the
+            # paper leaves its scale to tune, here half the batch's pixel std.
+            delta = 0.5 * tf.math.reduce_std(real) * keras.random.normal(
+                tf.shape(real), seed=self.seed_generator)
+            penalty += self.dragan_weight * losses.gradient_penalty(
+                self._input_gradients(real + delta))
+        return penalty
+
+    def _interpolate(self, real, fake):
+        """A random point on the segment from each real image to its fake, its
+        position uniform in [0, 1] per image (Gulrajani et al. 2017, Algorithm 1)."""
+        shape = [tf.shape(real)[0]] + [1] * (real.shape.rank - 1)
+        alpha = keras.random.uniform(shape, seed=self.seed_generator)
+        return real + alpha * (fake - real)
+
+    def _input_gradients(self, images):
+        """grad_x D(x) at each image; recorded by any enclosing tape, so a penalty
+        on it can be differentiated with respect to D's weights."""
+        with tf.GradientTape() as tape:
+            tape.watch(images)
+            logits = self.discriminator(images, training=True)
+        # Sum over the batch: each logit depends on its own image only (as long as
+        # D has no batch normalisation, which these penalties' papers also avoid).
+        return tape.gradient(logits, images)
+
+    def _discriminator_input(self, images):
+        """What D sees of `images`, real or fake: DiffAugment's transformations,
+        then instance noise, where switched on. Differentiable."""
+        if self.augmentations:
+            images = augment.diff_augment(images, self.augmentations, self.seed_generator)
+        if self.instance_noise:
+            # Sonderby et al. 2016, appendix C: std annealed linearly to 0.
+            progress = tf.cast(self.step, images.dtype) / self.instance_noise_steps
+            std = self.instance_noise * tf.nn.relu(1.0 - progress)
+            images = images + std * keras.random.normal(tf.shape(images),
+                                                        seed=self.seed_generator)
+        return images
 
     def _statistics(self, real_logits, fake_logits, d_loss):
         """D's loss, mean scores and accuracy for one real and one fake batch."""
         as_score = tf.sigmoid if self.gan_loss.probabilities else tf.identity
+        real_bound = fake_bound = self.gan_loss.boundary
+        if real_bound is None:  # no absolute scale: beat the other batch's mean
+            real_bound = tf.reduce_mean(fake_logits)
+            fake_bound = tf.reduce_mean(real_logits)
         return {
             'd_loss': d_loss,
             'D_x': tf.reduce_mean(as_score(real_logits)),
             'D_G_z': tf.reduce_mean(as_score(fake_logits)),
-            'acc_real': tf.reduce_mean(tf.cast(real_logits > 0, tf.float32)),
-            'acc_fake': tf.reduce_mean(tf.cast(fake_logits < 0, tf.float32)),
+            'acc_real': tf.reduce_mean(tf.cast(real_logits > real_bound, tf.float32)),
+            'acc_fake': tf.reduce_mean(tf.cast(fake_logits < fake_bound, tf.float32)),
         }
 
-    def _train_generator(self, batch_size):
+    def _train_generator(self, real):
+        """One G update on a fresh noise batch the size of `real`, the real images
+        of the last D update (used only by losses that compare with them)."""
         # Watch G's weights only: the tape would otherwise also differentiate
         # with respect to D's weights, a wasted third of the backward pass.
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([v.value for v in self.generator.trainable_variables])
-            fake = self.generator(self.sample_noise(batch_size), training=True)
-            g_loss = self.gan_loss.generator(
-                self.discriminator(fake, training=True))
-        self._descend(self.g_optimizer, tape, g_loss, self.generator)
-        return g_loss
+            fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=True)
+            fake_logits = self.discriminator(self._discriminator_input(fake), training=True)
+            real_logits = None
+            if 'real_logits' in self.gan_loss.generator_inputs:  # relativistic only
+                real_logits = self.discriminator(self._discriminator_input(real),
+                                                 training=True)
+            g_loss = self._g_loss(fake_logits,
+                                  **self._generator_inputs(fake, real_logits))
+        return g_loss, self._descend(self.g_optimizer, tape, g_loss, self.generator)
+
+    def _generator_inputs(self, fake, real_logits):
+        """The extra tensors the loss's generator function names, by name."""
+        available = {'fake_images': fake, 'real_logits': real_logits}
+        return {name: available[name] for name in self.gan_loss.generator_inputs}
+
+    def _update_ema(self):
+        """ema <- decay * ema + (1 - decay) * weights, for every weight.
+
+        Batch-norm moving statistics are averaged too, not copied: they track the
+        live generator's activations, and over the averaging window their average
+        approximates, to first order, the statistics of the averaged weights.
+        """
+        decay = self.ema_decay
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+            average.assign(decay * average + (1.0 - decay) * weight)
 
     @staticmethod
     def _descend(optimizer, tape, loss, player):
-        """One optimizer step on `player`'s trainable weights only."""
+        """One optimizer step on `player`'s trainable weights only; returns the
+        global norm of the gradient it applied."""
         variables = player.trainable_variables
         # Optimizers sum gradients over replicas; each replica's loss is a mean
         # over its own share of the global batch, so divide to get the mean.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         gradients = [g / replicas for g in tape.gradient(loss, variables)]
         optimizer.apply_gradients(zip(gradients, variables))
+        return tf.linalg.global_norm(gradients)

@@ -1,25 +1,43 @@
-"""GAN losses: one pure function pair per loss, computed from discriminator logits.
+"""GAN losses: one pure function pair per loss, computed from discriminator logits,
+and the penalties on the discriminator's input gradient.
 
 Each loss is a `(discriminator_loss, generator_loss)` pair registered in `LOSSES`.
 Adding a loss means writing the two functions and adding one registry entry. Both
-functions return a scalar: the mean over the batch. Logits are unbounded scores;
-`tf.nn.softplus` keeps every log-sigmoid finite for any logit value.
+functions return a scalar: the mean over the batch. Logits are unbounded scores,
+higher meaning "more real"; `tf.nn.softplus` keeps every log-sigmoid finite for
+any logit value.
+
+The discriminator loss is called `discriminator(real_logits, fake_logits, **kw)`
+and the generator loss `generator(fake_logits, **kw)`, where `kw` holds exactly
+the tensors and hyperparameters the `Loss` entry names (`generator_inputs`,
+`discriminator_options`, `generator_options`): no hidden globals, and nothing
+computed that the loss does not use.
 """
 import dataclasses
-from typing import Callable
+from typing import Callable, Optional
 
 import tensorflow as tf
 
+# Inside the square root of every gradient norm: d sqrt(s)/ds is infinite at s = 0,
+# which turns a zero input gradient into NaN weights (Gulrajani et al.'s code
+# and most ports hit this); 1e-12 changes no norm that matters.
+NORM_EPSILON = 1e-12
 
-def minimax_discriminator_loss(real_logits, fake_logits):
+
+def minimax_discriminator_loss(real_logits, fake_logits, label_smoothing=0.0):
     """-log D(x) - log(1 - D(G(z))): the discriminator's side of the game.
 
     Goodfellow et al. 2014, "Generative Adversarial Nets", eq. 1. With
     D = sigmoid(logits): -log sigmoid(l) = softplus(-l) and
-    -log(1 - sigmoid(l)) = softplus(l).
+    -log(1 - sigmoid(l)) = softplus(l). `label_smoothing` s makes the real target
+    1 - s, fake targets stay 0: one-sided label smoothing, Salimans et al. 2016,
+    "Improved Techniques for Training GANs", section 3.4.
     """
-    return (tf.reduce_mean(tf.nn.softplus(-real_logits)) +
-            tf.reduce_mean(tf.nn.softplus(fake_logits)))
+    real_loss = tf.nn.softplus(-real_logits)
+    if label_smoothing:
+        real_loss = ((1.0 - label_smoothing) * real_loss +
+                     label_smoothing * tf.nn.softplus(real_logits))
+    return tf.reduce_mean(real_loss) + tf.reduce_mean(tf.nn.softplus(fake_logits))
 
 
 def minimax_generator_loss(fake_logits):
@@ -39,20 +57,206 @@ def non_saturating_generator_loss(fake_logits):
     return tf.reduce_mean(tf.nn.softplus(-fake_logits))
 
 
+def wasserstein_discriminator_loss(real_logits, fake_logits):
+    """E[C(G(z))] - E[C(x)]: the critic's estimate of minus the Wasserstein-1 distance.
+
+    Arjovsky, Chintala & Bottou 2017, "Wasserstein GAN", eq. 3. The estimate
+    only holds for a Lipschitz critic: weight clipping (`wasserstein`) or the
+    gradient penalty (`wgan_gp`) provide it.
+    """
+    return tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits)
+
+
+def wasserstein_generator_loss(fake_logits):
+    """-E[C(G(z))]. Arjovsky et al. 2017, Algorithm 1."""
+    return -tf.reduce_mean(fake_logits)
+
+
+def hinge_discriminator_loss(real_logits, fake_logits):
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))].
+
+    Lim & Ye 2017, "Geometric GAN"; the loss of Miyato et al. 2018, "Spectral
+    Normalization for Generative Adversarial Networks", eq. 16.
+    """
+    return (tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) +
+            tf.reduce_mean(tf.nn.relu(1.0 + fake_logits)))
+
+
+def hinge_generator_loss(fake_logits):
+    """-E[D(G(z))]. Miyato et al. 2018, eq. 17."""
+    return -tf.reduce_mean(fake_logits)
+
+
+def least_squares_discriminator_loss(real_logits, fake_logits):
+    """1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]: targets b = 1 (real), a = 0 (fake).
+
+    Mao et al. 2017, "Least Squares Generative Adversarial Networks", eq. 2, with
+    the 0-1 coding of section 3.2.
+    """
+    return 0.5 * (tf.reduce_mean(tf.square(real_logits - 1.0)) +
+                  tf.reduce_mean(tf.square(fake_logits)))
+
+
+def least_squares_generator_loss(fake_logits):
+    """1/2 E[(D(G(z)) - 1)^2]: G wants its samples scored as real (c = 1).
+
+    Mao et al. 2017, eq. 2.
+    """
+    return 0.5 * tf.reduce_mean(tf.square(fake_logits - 1.0))
+
+
+def energy(logits):
+    """The energy C of the energy-based GAN: softplus(-logit) = -log sigmoid(logit).
+
+    EBGAN's energy is a reconstruction error, never negative. A discriminator's
+    logit is unbounded, and with C = -logit D would drive C(x) to minus infinity;
+    -log D(x) is non-negative and low for images D finds real.
+    """
+    return tf.nn.softplus(-logits)
+
+
+def energy_discriminator_loss(real_logits, fake_logits, margin=1.0):
+    """C(x) + max(0, m - C(G(z))): low energy on data, at least m on samples.
+
+    Zhao, Mathieu & LeCun 2017, "Energy-based Generative Adversarial Network",
+    eq. 1, with `margin` m and C = `energy(logits)`.
+    """
+    return (tf.reduce_mean(energy(real_logits)) +
+            tf.reduce_mean(tf.nn.relu(margin - energy(fake_logits))))
+
+
+def energy_generator_loss(fake_logits, fake_images=None, pt_weight=0.0):
+    """C(G(z)), plus `pt_weight` times the pulling-away term of `fake_images`.
+
+    Zhao et al. 2017, eq. 2 and eq. 7. The paper computes the pulling-away term
+    on the discriminator's encoder features; here D has no encoder, so it is
+    computed on the generated images themselves: it still penalises a generator
+    for mapping different z to the same output.
+    """
+    loss = tf.reduce_mean(energy(fake_logits))
+    if pt_weight:
+        loss += pt_weight * pulling_away_term(fake_images)
+    return loss
+
+
+def pulling_away_term(samples):
+    """Mean squared cosine similarity over all pairs i != j of the batch.
+
+    Zhao et al. 2017, eq. 7: 1 / (N (N - 1)) sum_{i != j} cos(S_i, S_j)^2.
+    1 when all samples point the same way, 0 when they are orthogonal.
+    """
+    flat = tf.reshape(samples, [tf.shape(samples)[0], -1])
+    unit = flat * tf.math.rsqrt(
+        tf.reduce_sum(tf.square(flat), axis=1, keepdims=True) + NORM_EPSILON)
+    cosines = tf.matmul(unit, unit, transpose_b=True)
+    n = tf.cast(tf.shape(flat)[0], flat.dtype)
+    # The diagonal holds each sample's |cos(S_i, S_i)|^2 = 1 (or 0 for a zero image).
+    off_diagonal = tf.reduce_sum(tf.square(cosines)) - tf.reduce_sum(
+        tf.square(tf.linalg.diag_part(cosines)))
+    return off_diagonal / (n * (n - 1.0))
+
+
+def relativistic_discriminator_loss(real_logits, fake_logits):
+    """-log sigmoid(C(x) - E C(G(z))) - log(1 - sigmoid(C(G(z)) - E C(x))).
+
+    Relativistic average standard GAN (RaSGAN), Jolicoeur-Martineau 2019, "The
+    relativistic discriminator: a key element missing from standard GAN", eq. 8:
+    D estimates how much more real a real image is than the average fake.
+    """
+    return (tf.reduce_mean(tf.nn.softplus(-(real_logits - tf.reduce_mean(fake_logits)))) +
+            tf.reduce_mean(tf.nn.softplus(fake_logits - tf.reduce_mean(real_logits))))
+
+
+def relativistic_generator_loss(fake_logits, real_logits):
+    """The discriminator loss with real and fake swapped: G also lowers how real
+    the real images look relative to its samples. Jolicoeur-Martineau 2019, eq. 9."""
+    return relativistic_discriminator_loss(fake_logits, real_logits)
+
+
+def input_gradient_norms(gradients):
+    """|grad_x D(x)|_2 per image, with the epsilon inside the square root."""
+    axes = list(range(1, gradients.shape.rank))
+    return tf.sqrt(tf.reduce_sum(tf.square(gradients), axis=axes) + NORM_EPSILON)
+
+
+def gradient_penalty(gradients):
+    """E[(|grad D(x_hat)|_2 - 1)^2] from D's input gradients at the points x_hat.
+
+    Gulrajani et al. 2017, "Improved Training of Wasserstein GANs", eq. 3, where
+    x_hat lies between a real and a fake image; DRAGAN (Kodali et al. 2017, "On
+    Convergence and Stability of GANs", eq. 2) takes x_hat near the real data.
+    """
+    return tf.reduce_mean(tf.square(input_gradient_norms(gradients) - 1.0))
+
+
+def r1_penalty(gradients):
+    """E[|grad D(x)|_2^2] on real images x: no square root, no epsilon needed.
+
+    Mescheder, Geiger & Nowozin 2018, "Which Training Methods for GANs do actually
+    Converge?", eq. 9; D's loss adds gamma / 2 times it.
+    """
+    axes = list(range(1, gradients.shape.rank))
+    return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=axes))
+
+
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    discriminator: Callable  # (real_logits, fake_logits) -> scalar
-    generator: Callable  # (fake_logits) -> scalar
-    # True when sigmoid(logits) is the probability that the input is real; the
-    # training step then reports D(x) and D(G(z)) as probabilities.
-    probabilities: bool = True
+    """A registered loss and what it needs from the training step.
 
+    `discriminator_options` / `generator_options`: names of the hyperparameters
+    (GAN constructor arguments of the same name) each function takes as keywords.
+    `generator_inputs`: tensors the generator loss takes as keywords besides the
+    fake logits, computed only for losses that name them: 'real_logits' (D on a
+    real batch), 'fake_images' (G's output). A conditional loss (ACGAN) would add
+    its class logits and labels here, and `GAN` would learn to provide them.
+    """
+    discriminator: Callable
+    generator: Callable
+    # True for the sigmoid cross-entropy family: sigmoid(logits) is the
+    # probability that the input is real, and the training step reports D(x) and
+    # D(G(z)) as probabilities.
+    probabilities: bool = True
+    # The logit that separates "real" from "fake" in the reported accuracies; None
+    # where logits have no absolute scale (critics, relativistic): an image then
+    # counts as classified right when it beats the other batch's mean logit.
+    boundary: Optional[float] = 0.0
+    default_d_steps: int = 1  # the paper's discriminator updates per G update
+    default_clip: float = 0.0  # the paper's weight clipping bound; 0: none
+    gradient_penalty: bool = False  # adds gp_weight * `gradient_penalty` to D's loss
+    discriminator_options: tuple = ()
+    generator_options: tuple = ()
+    generator_inputs: tuple = ()
+
+
+CROSS_ENTROPY_OPTIONS = ('label_smoothing',)
 
 LOSSES = {
-    'minimax': Loss(minimax_discriminator_loss, minimax_generator_loss),
-    'non_saturating': Loss(minimax_discriminator_loss,
-                           non_saturating_generator_loss),
+    'minimax': Loss(minimax_discriminator_loss, minimax_generator_loss,
+                    discriminator_options=CROSS_ENTROPY_OPTIONS),
+    'non_saturating': Loss(minimax_discriminator_loss, non_saturating_generator_loss,
+                           discriminator_options=CROSS_ENTROPY_OPTIONS),
+    # Arjovsky et al. 2017, Algorithm 1: n_critic = 5, clipping c = 0.01.
+    'wasserstein': Loss(wasserstein_discriminator_loss, wasserstein_generator_loss,
+                        probabilities=False, boundary=None, default_d_steps=5,
+                        default_clip=0.01),
+    # Gulrajani et al. 2017, Algorithm 1: n_critic = 5, lambda = 10 (gp_weight).
+    'wgan_gp': Loss(wasserstein_discriminator_loss, wasserstein_generator_loss,
+                    probabilities=False, boundary=None, default_d_steps=5,
+                    gradient_penalty=True),
+    'hinge': Loss(hinge_discriminator_loss, hinge_generator_loss, probabilities=False),
+    'least_squares': Loss(least_squares_discriminator_loss, least_squares_generator_loss,
+                          probabilities=False, boundary=0.5),
+    'energy': Loss(energy_discriminator_loss, energy_generator_loss,
+                   probabilities=False, discriminator_options=('margin',),
+                   generator_options=('pt_weight',), generator_inputs=('fake_images',)),
+    'relativistic': Loss(relativistic_discriminator_loss, relativistic_generator_loss,
+                         probabilities=False, boundary=None,
+                         generator_inputs=('real_logits',)),
 }
+
+# Options that only some losses use, and the value that means "off": setting one
+# for a loss that ignores it is a mistake worth an error (`check_options`).
+LOSS_SPECIFIC_OPTIONS = {'label_smoothing': 0.0, 'pt_weight': 0.0}
 
 
 def get(name):
@@ -62,3 +266,20 @@ def get(name):
     except KeyError:
         raise ValueError(f'unknown loss {name!r}; choose one of: '
                          f'{", ".join(sorted(LOSSES))}') from None
+
+
+def check_options(name, **options):
+    """ValueError when an option is switched on that loss `name` would ignore.
+
+    E.g. `check_options('wasserstein', label_smoothing=0.1)`: a critic has no
+    targets to smooth. Options not in `LOSS_SPECIFIC_OPTIONS` are not checked.
+    """
+    loss = get(name)
+    takes = loss.discriminator_options + loss.generator_options
+    for option, value in options.items():
+        if (option in LOSS_SPECIFIC_OPTIONS and option not in takes and
+                value != LOSS_SPECIFIC_OPTIONS[option]):
+            users = sorted(n for n, l in LOSSES.items()
+                           if option in l.discriminator_options + l.generator_options)
+            raise ValueError(f'{option}={value}: no effect with loss {name!r}; '
+                             f'it applies to: {", ".join(users)}')

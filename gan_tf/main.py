@@ -61,13 +61,25 @@ def main(argv):
     try:
         train.train_and_evaluate(config_from_flags())
     except UserError as e:
+        if flags.FLAGS.traceback:
+            raise
         sys.exit(f'error: {e}')
+
+
+def parse_flags(argv):
+    """absl's parser, with a bad flag reported in one line like every other error."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        sys.exit(f'error: {e} (see --helpfull)')
 
 
 def run():
     """Entry point of the `gan-tf` console script."""
     define_flags()
-    app.run(main)
+    flags.DEFINE_bool('traceback', False, 'On an error, also print the Python '
+                      'traceback (for bug reports).')
+    app.run(main, flags_parser=parse_flags)
 
 
 if __name__ == '__main__':

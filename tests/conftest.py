@@ -1,5 +1,6 @@
 """Shared fixtures: real MNIST / Fashion-MNIST from ../shared/data, prepared by tfds once."""
 import os
+import shutil
 import subprocess
 import sys
 
@@ -36,8 +37,11 @@ def run_cli(*args, timeout=600):
 
 
 STEPS = 40
+# Short runs skip the sample scoring and the health monitor's class counting,
+# which cost a few seconds of set-up each; `short_run` switches both on.
 FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
-         '--log_every=10', '--sample_every=20', '--checkpoint_every=20', '--seed=3']
+         '--log_every=10', '--sample_every=20', '--checkpoint_every=20', '--seed=3',
+         '--eval_every=0', '--nohealth_classes']
 
 
 @pytest.fixture(scope='session')
@@ -45,6 +49,18 @@ def short_run(mnist_data_dir, tmp_path_factory):
     """One short CLI run on real MNIST; returns (run_dir, the flags naming it)."""
     out = tmp_path_factory.mktemp('out')
     common = [f'--data_dir={mnist_data_dir}', f'--out_dir={out}', '--run_name=short']
-    result = run_cli(*FLAGS, *common)
+    result = run_cli(*FLAGS, '--eval_every=20', '--eval_samples=500', '--health_classes',
+                     '--health_every=20', *common)
     assert result.returncode == 0, result.stderr[-3000:]
     return out / 'short', common
+
+
+@pytest.fixture
+def short_run_copy(short_run, tmp_path):
+    """A private copy of `short_run` (checkpoints at steps 20 and 40) for a test
+    that changes it; returns (run_dir, the flags naming it)."""
+    run_dir, common = short_run
+    copy = tmp_path / 'out' / 'short'
+    shutil.copytree(run_dir, copy)
+    common = [a for a in common if not a.startswith('--out_dir=')]
+    return copy, [*common, f'--out_dir={tmp_path / "out"}']

@@ -37,6 +37,14 @@ def test_run_leaves_every_artifact(short_run):
 
     assert (run_dir / 'checkpoints' / 'ckpt-40.index').exists()
 
+    with open(run_dir / 'evaluation.csv') as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r['step']) for r in rows] == [20, 40]
+    assert all(0 <= float(r['coverage']) <= 1 and float(r['fid']) > 0 for r in rows)
+    assert (run_dir / 'health.jsonl').exists()  # empty when the monitor saw nothing
+    report = (run_dir / 'report.html').read_text()
+    assert 'Health monitor' in report and 'data:image/png;base64,' in report
+
 
 def test_tensorboard_has_scalars_and_sample_images(short_run):
     run_dir, _ = short_run
@@ -67,9 +75,9 @@ print(images.shape, images.dtype, images.min(), images.max())
         'config']['max_steps'] == STEPS
 
 
-def test_resume_continues_the_step_count(short_run):
-    run_dir, common = short_run
-    result = run_cli(*FLAGS[:-1], '--max_steps=60', *common, '--resume')
+def test_resume_continues_the_step_count(short_run_copy):
+    run_dir, common = short_run_copy
+    result = run_cli(*FLAGS, '--max_steps=60', *common, '--resume')
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'step 60 of 60' in result.stdout
     config = json.loads((run_dir / 'config.json').read_text())
@@ -104,23 +112,6 @@ def test_max_seconds_stops_cleanly_with_checkpoint_and_export(mnist_data_dir, tm
     assert (run_dir / 'progress.gif').exists()
 
 
-@pytest.mark.parametrize('args, message', [
-    (['--arch=nope'], 'value should be one of <maxout|mlp>'),
-    (['--loss=hinge2'], 'value should be one of <minimax|non_saturating>'),
-    (['--noise=cauchy'], 'value should be one of <normal|uniform>'),
-    (['--batch_size=0'], '--batch_size=0'),
-    (['--lr_d=-1'], '--lr_d=-1'),
-    (['--g_widths=a,b'], 'expected comma-separated integers'),
-    (['--dataset=mnsit'], "unknown dataset 'mnsit'"),
-    (['--resume', '--run_name=never_ran'], '--resume: no run at'),
-])
-def test_bad_input_fails_with_one_clear_line(args, message, tmp_path):
-    result = run_cli(f'--out_dir={tmp_path}', '--nodownload', *args, timeout=120)
-    assert result.returncode != 0
-    assert message in result.stderr
-    assert 'Traceback' not in result.stderr
-
-
 def test_divergence_stops_cleanly_and_saves_nothing_non_finite(mnist_data_dir, tmp_path):
     import tensorflow as tf
     common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
@@ -141,6 +132,6 @@ def test_divergence_stops_cleanly_and_saves_nothing_non_finite(mnist_data_dir, t
                 assert np.isfinite(reader.get_tensor(name)).all(), (index, name)
     # Resuming from it diverges again here (one step at 1e5 already ruined the
     # weights): it fails as cleanly, and never writes a non-finite checkpoint.
-    resumed = run_cli(*common, '--resume', '--max_steps=8')
+    resumed = run_cli(*common, '--resume', '--max_steps=8', '--allow_config_change')
     assert resumed.returncode != 0 and 'training diverged' in resumed.stderr
     assert sorted((run_dir / 'checkpoints').glob('ckpt-*.index')) == checkpoints

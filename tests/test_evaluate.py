@@ -1,56 +1,86 @@
-"""The sample-quality judge, checked on real data where the answer is known."""
+"""The sample-quality judge: its metrics on point sets whose answer can be worked
+out by hand, and on real data where the answer is known."""
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+
+import keras
 import numpy as np
 import pytest
+import scipy.spatial
+import tensorflow as tf
 
-from gan_tf import evaluate, input_pipeline
+from gan_tf import Config, callbacks, evaluate, input_pipeline, sample, train
+from conftest import REPO
+
+KID_SUBSETS = 20  # of the command line's 100: quicker, as unbiased
 
 
 @pytest.fixture(scope='module')
-def judge(mnist_data_dir, tmp_path_factory):
-    cache = str(tmp_path_factory.mktemp('classifiers'))
-    classifier, info = evaluate.load_classifier('mnist', mnist_data_dir, cache_dir=cache)
+def judge(mnist_data_dir):
+    """An Evaluator over the real MNIST test split and 10,000 real training images.
+
+    The classifier goes to the data directory's default cache, where the
+    command-line runs below find it.
+    """
+    evaluator = evaluate.Evaluator('mnist', mnist_data_dir)
     train_images, train_labels = evaluate._arrays(
         input_pipeline.load('mnist', mnist_data_dir, download=False))
-    score = lambda samples: evaluate.evaluate_samples(samples, 'mnist', mnist_data_dir,
-                                                      cache_dir=cache)
-    return score, info, train_images[:10_000], train_labels[:10_000], cache
+    return evaluator, train_images[:10_000], train_labels[:10_000]
+
+
+@pytest.fixture(scope='module')
+def real_result(judge):
+    evaluator, images, _ = judge
+    return evaluator.score(images, kid_subsets=KID_SUBSETS)
 
 
 def test_classifier_is_accurate_and_cached(judge, mnist_data_dir):
-    _, info, _, _, _ = judge
-    assert info['test_accuracy'] > 0.96  # measured: 0.973
-    again, again_info = evaluate.load_classifier('mnist', mnist_data_dir,
-                                                 cache_dir=judge[4])
-    assert again_info == info  # loaded from the cache, not retrained
+    evaluator = judge[0]
+    assert evaluator.info['test_accuracy'] > 0.96  # measured: 0.973
+    _, again_info = evaluate.load_classifier('mnist', mnist_data_dir)
+    assert again_info == evaluator.info  # loaded from the cache, not retrained
 
 
-def test_real_training_images_score_like_the_test_split(judge):
-    score, _, images, _, _ = judge
-    result = score(images)
+def test_real_training_images_score_like_the_test_split(real_result):
+    result = real_result
     assert result['fid'] < 2.0  # measured: 0.95; uniform noise: 260
+    assert abs(result['kid']) < 0.2  # measured: 0.05 +- 0.11; uniform noise: 27
+    assert result['precision'] > 0.8 and result['recall'] > 0.8  # measured: 0.87, 0.88
+    assert 0.85 < result['density'] < 1.15  # measured: 0.95
+    assert result['coverage'] > 0.9  # measured: 0.95
     assert result['classes_covered'] == 10
     assert result['class_kl'] < 0.01
     assert result['classifier_score'] > 8  # near 10: confident and balanced
     assert result['confident'] > 0.9
 
 
-def test_uniform_noise_is_far_from_the_data(judge):
-    score, _, images, _, _ = judge
-    real_fid = score(images)['fid']
+def test_uniform_noise_is_far_from_the_data(judge, real_result):
+    evaluator, images, _ = judge
     noise = np.random.default_rng(0).uniform(-1, 1, images.shape).astype(np.float32)
-    result = score(noise)
-    assert result['fid'] > 100 * max(real_fid, 0.01)
+    result = evaluator.score(noise, kid_subsets=KID_SUBSETS)
+    assert result['fid'] > 100 * max(real_result['fid'], 0.01)
+    assert result['kid'] > 50 * max(real_result['kid'], real_result['kid_std'])
+    assert result['recall'] < 0.05 and result['coverage'] < 0.05  # measured: 0.001, 0.014
+    assert result['density'] < 0.5  # measured: 0.19
     assert result['classifier_score'] < 3
 
 
-def test_one_class_gives_one_mode_and_a_poor_score(judge):
-    score, _, images, labels, _ = judge
-    result = score(images[labels == 3])
+def test_one_class_gives_one_mode_low_coverage_and_a_poor_score(judge, real_result):
+    evaluator, images, labels = judge
+    result = evaluator.score(images[labels == 3], kid_subsets=KID_SUBSETS)
     assert result['classes_covered'] == 1
     assert result['class_shares'][3] > 0.95
     assert result['class_kl'] > 1.5  # about log(10)
     assert result['classifier_score'] < 1.5
-    assert result['fid'] > 10 * score(images)['fid']
+    assert result['fid'] > 10 * real_result['fid']
+    # Real 3s are faithful (precision as high as real data's) but cover about a
+    # tenth of the data: measured coverage 0.11, recall 0.26.
+    assert result['precision'] > 0.8
+    assert result['coverage'] < 0.2 and result['recall'] < 0.4
 
 
 def test_frechet_distance_of_known_gaussians():
@@ -59,3 +89,174 @@ def test_frechet_distance_of_known_gaussians():
     b = rng.normal(2, 1, (20_000, 3))  # mean shift 2 per axis: distance 3 * 4
     assert evaluate.frechet_distance(a, b) == pytest.approx(12, rel=0.02)
     assert evaluate.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+
+
+def test_kernel_distance_by_hand():
+    # d = 1, k(x, y) = (xy + 1)^3: k(0, 0) = k(0, 1) = 1, k(1, 1) = 8, so the
+    # unbiased MMD^2 of {0, 0} and {1, 1} is 1 + 8 - 2 * 1 = 7 on every subset.
+    mean, std = evaluate.kernel_distance(np.zeros((2, 1)), np.ones((2, 1)), subsets=5)
+    assert mean == pytest.approx(7) and std == pytest.approx(0)
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
+    same, same_std = evaluate.kernel_distance(a, b, subsets=20, subset_size=500)
+    shifted, _ = evaluate.kernel_distance(a, b + 1, subsets=20, subset_size=500)
+    assert abs(same) < 3 * same_std / np.sqrt(20) + 1e-3  # unbiased: about 0
+    assert shifted > 100 * abs(same)
+
+
+def test_precision_recall_density_coverage_by_hand():
+    real = np.array([[0.], [1.], [2.], [3.]])  # each ball, k=1: radius 1
+    fake = np.array([[0.5], [10.]])            # each ball, k=1: radius 9.5
+    # 0.5 lies in the real balls of 0 and 1; 10 in none. Every real point lies
+    # in the fake ball of 0.5. Real 0 and 1 have a fake point within 1; 2, 3 not.
+    precision, recall = evaluate.precision_and_recall(real, fake, k=1)
+    density, coverage = evaluate.density_and_coverage(real, fake, k=1)
+    assert (precision, recall) == (0.5, 1.0)
+    assert density == pytest.approx(2 / (1 * 2))  # 2 balls holding, k=1, 2 fakes
+    assert coverage == 0.5
+
+
+def test_identical_and_far_point_sets():
+    points = np.random.default_rng(0).normal(size=(300, 4))
+    assert evaluate.precision_and_recall(points, points) == (1.0, 1.0)
+    assert evaluate.density_and_coverage(points, points)[1] == 1.0
+    far = points + 100
+    assert evaluate.precision_and_recall(points, far) == (0.0, 0.0)
+    assert evaluate.density_and_coverage(points, far) == (0.0, 0.0)
+
+
+def test_distances_in_small_blocks_match_the_full_matrix(monkeypatch):
+    rng = np.random.default_rng(1)
+    real, fake = rng.normal(size=(200, 5)), rng.normal(0.3, 1, size=(150, 5))
+    full = np.sort(scipy.spatial.distance.cdist(real, real, 'sqeuclidean'), axis=1)[:, 3]
+    whole = (evaluate.precision_and_recall(real, fake),
+             evaluate.density_and_coverage(real, fake))
+    monkeypatch.setattr(evaluate, 'BLOCK', 7 * 200)  # 7 rows a block, and a remainder
+    assert np.allclose(evaluate.nearest_neighbour_radii(real, 3), full)
+    assert (evaluate.precision_and_recall(real, fake),
+            evaluate.density_and_coverage(real, fake)) == whole
+
+
+def test_inception_features_of_gray_images_at_a_small_size(tmp_path):
+    images = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    random = evaluate.Inception(None, size=75)  # random weights: the plumbing only
+    features = random.features(images, batch_size=4)
+    assert features.shape == (6, 2048) and np.isfinite(features).all()
+    # A weights file is loaded, and the real statistics are cached under its hash.
+    weights = str(tmp_path / 'inception.weights.h5')
+    random.model.save_weights(weights)
+    loaded = evaluate.Inception(evaluate.inception_weights_path(weights), size=75)
+    assert np.allclose(loaded.features(images), features, atol=1e-4)
+    mean, cov = loaded.real_statistics('mnist', images, str(tmp_path / 'cache'))
+    cached = loaded.real_statistics('mnist', images[:0], str(tmp_path / 'cache'))
+    assert np.array_equal(cached[0], mean) and np.array_equal(cached[1], cov)
+    assert len(os.listdir(tmp_path / 'cache')) == 1
+
+
+def test_inception_weights_are_found_in_the_keras_cache_or_not_at_all(tmp_path, monkeypatch):
+    monkeypatch.setenv('KERAS_HOME', str(tmp_path))
+    monkeypatch.setattr(os.path, 'isfile', lambda p: p.startswith(str(tmp_path)) and
+                        os.path.exists(p))  # hide any real /tmp/.keras copy
+    assert evaluate.inception_weights_path() is None
+    cached = tmp_path / 'models' / evaluate.INCEPTION_FILE
+    cached.parent.mkdir()
+    cached.write_bytes(b'')
+    assert evaluate.inception_weights_path() == str(cached)
+    with pytest.raises(evaluate.UserError, match='no such file'):
+        evaluate.inception_weights_path(str(tmp_path / 'missing.h5'))
+
+
+def test_checkpoint_gives_the_samples_of_its_export(short_run):
+    run_dir, _ = short_run
+    from_checkpoint = evaluate.Checkpointed(str(run_dir)).sample(50, seed=4)
+    from_export = sample.Exported(str(run_dir / 'export')).sample(50, seed=4)
+    np.testing.assert_allclose(from_checkpoint, from_export, atol=1e-5)
+    # An earlier checkpoint, by prefix: another generator.
+    earlier = evaluate.Checkpointed(str(run_dir / 'checkpoints' / 'ckpt-20'))
+    assert earlier.prefix.endswith('ckpt-20')
+    assert not np.allclose(earlier.sample(50, seed=4), from_export, atol=1e-3)
+
+
+def evaluate_cli(*args, home):
+    """`python -m gan_tf.evaluate` with no Keras cache of Inception weights."""
+    env = {**os.environ, 'HOME': str(home), 'KERAS_HOME': str(home)}
+    return subprocess.run([sys.executable, '-m', 'gan_tf.evaluate', *args], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def test_cli_scores_a_checkpoint_prints_a_table_and_writes_json(
+        short_run, judge, mnist_data_dir, tmp_path):
+    run_dir, _ = short_run
+    out = tmp_path / 'result.json'
+    result = evaluate_cli(f'--checkpoint={run_dir}', '--num=500', '--seed=4',
+                          f'--data_dir={mnist_data_dir}', f'--json={out}', home=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = json.loads(out.read_text())
+    expected = judge[0].score(evaluate.Checkpointed(str(run_dir)).sample(500, seed=4))
+    for key in ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_kl'):
+        assert written[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-6), key
+        assert f'{key} ' in result.stdout
+    assert written['inception_fid'] is None
+    assert 'inception_fid skipped' in result.stdout and '--inception_weights' in result.stdout
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--samples=a.npy', '--checkpoint=b'],
+     'give exactly one of --export_dir, --checkpoint or --samples (got --checkpoint, --samples)'),
+    (['--checkpoint=no/such/run'], 'neither a run directory nor a checkpoint'),
+    (['--samples=no/such.npy'], 'No such file'),
+    (['--samples=a.npy', '--inception_weights=no/such.h5'], 'no such file'),
+])
+def test_cli_mistakes_end_with_one_line(args, message, tmp_path):
+    result = evaluate_cli(*args, home=tmp_path)
+    assert result.returncode != 0
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith('error: ') and message in error, result.stderr[-2000:]
+
+
+def test_periodic_evaluation_during_fit(judge, mnist_data_dir, tmp_path):
+    """Rows every 2 steps and at the end; resumed rows dropped; training untouched."""
+    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
+    real = evaluate._arrays(data)[0][:32 * 5]
+    config = Config(batch_size=32, seed=1)
+    path = str(tmp_path / 'evaluation.csv')
+    # Rows of an earlier process that got past step 2 before its checkpoint.
+    with open(path, 'w', newline='') as f:
+        out = csv.writer(f)
+        out.writerow(callbacks.PeriodicEvaluation.COLUMNS)
+        for step in (1, 2, 4):
+            out.writerow([step, -1] + [0] * 9)
+
+    writer = tf.summary.create_file_writer(str(tmp_path / 'tensorboard'))
+
+    def fit(with_evaluation):
+        keras.utils.set_random_seed(1)
+        gan = train.build_gan(config, data.image_shape)
+        gan.g_optimizer.iterations.assign(2)  # as if resumed at step 2
+        evaluation = callbacks.PeriodicEvaluation(judge[0], every=2, num_samples=300,
+                                                  csv_path=path, writer=writer)
+        gan.fit(real, batch_size=32, epochs=1, shuffle=False, verbose=0,
+                callbacks=[evaluation] if with_evaluation else [])
+        return gan, evaluation
+
+    gan, evaluation = fit(True)
+    assert int(gan.step) == 7
+    with open(path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r['step']) for r in rows] == [1, 2, 4, 6, 7]
+    assert [float(r['fid']) for r in rows[:2]] == [-1, -1]  # kept from before
+    assert all(float(r['fid']) > 0 for r in rows[2:])
+    assert [r['step'] for r in evaluation.history] == [4, 6, 7]
+    last = evaluation.history[-1]
+    assert sum(last['class_shares']) == pytest.approx(1, abs=1e-3)
+    assert float(rows[-1]['coverage']) == pytest.approx(last['coverage'])
+    writer.close()
+    events = [tf.compat.v1.Event.FromString(record.numpy()) for record in
+              tf.data.TFRecordDataset(glob.glob(str(tmp_path / 'tensorboard' / '*')))]
+    steps = sorted(e.step for e in events for v in e.summary.value if v.tag == 'eval/kid')
+    assert steps == [4, 6, 7]
+    # Its noise is its own: training without it ends with the same weights.
+    plain, _ = fit(False)
+    for a, b in zip(gan.generator.weights, plain.generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())

@@ -32,7 +32,7 @@ def test_evaluate_reports_the_mean_of_every_metric_and_changes_nothing(images):
     gan = make_gan()
     before = [v.numpy().copy() for v in gan.trainable_variables]
     result = gan.evaluate(batches(images), return_dict=True, verbose=0)
-    assert set(result) == set(METRICS)
+    assert set(result) == set(METRICS) - {'d_grad_norm', 'g_grad_norm'}  # no gradients
     assert all(np.isfinite(v) for v in result.values())
     assert all(np.array_equal(b, v.numpy()) for b, v in zip(before, gan.trainable_variables))
     assert int(gan.step) == 0

@@ -5,12 +5,15 @@ Every architecture is a pair of Keras subclassed models with the same constructo
 images [batch, *image_shape] in [-1, 1]; the discriminator maps images to one
 logit per image, shape [batch]. `widths` is the architecture's own notion of size
 (units per dense layer, filters per conv layer); None means its default.
+Discriminators that can be spectrally normalised (Miyato et al. 2018) also take
+`spectral_norm=False`; all built-in ones do, and sagan's always is.
 Adding an architecture means writing its two classes and one `ARCHITECTURES` entry,
 or, from outside the package, calling `register` before the flags are defined.
 """
 import dataclasses
+import inspect
 
-from gan_tf.models import maxout, mlp
+from gan_tf.models import dcgan, maxout, mlp, sagan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,6 +25,8 @@ class Architecture:
 ARCHITECTURES = {
     'mlp': Architecture(mlp.MLPGenerator, mlp.MLPDiscriminator),
     'maxout': Architecture(maxout.MaxoutGenerator, maxout.MaxoutDiscriminator),
+    'dcgan': Architecture(dcgan.DCGANGenerator, dcgan.DCGANDiscriminator),
+    'sagan': Architecture(sagan.SAGANGenerator, sagan.SAGANDiscriminator),
 }
 
 
@@ -32,11 +37,20 @@ def register(name, generator, discriminator):
     ARCHITECTURES[name] = Architecture(generator, discriminator)
 
 
-def build(arch, image_shape, g_widths=None, d_widths=None):
-    """Returns (generator, discriminator) of architecture `arch` for `image_shape`."""
+def build(arch, image_shape, g_widths=None, d_widths=None, spectral_norm=False):
+    """Returns (generator, discriminator) of architecture `arch` for `image_shape`.
+
+    `spectral_norm`: spectrally normalise the discriminator. Passed on only when
+    set, so registered discriminators without that argument keep working.
+    """
     if arch not in ARCHITECTURES:
         raise ValueError(f'unknown architecture {arch!r}; choose one of: '
                          f'{", ".join(sorted(ARCHITECTURES))}')
     entry = ARCHITECTURES[arch]
+    d_options = {}
+    if spectral_norm:
+        if 'spectral_norm' not in inspect.signature(entry.discriminator).parameters:
+            raise ValueError(f'architecture {arch!r} has no spectral_norm option')
+        d_options['spectral_norm'] = True
     return (entry.generator(image_shape, widths=g_widths or None),
-            entry.discriminator(image_shape, widths=d_widths or None))
+            entry.discriminator(image_shape, widths=d_widths or None, **d_options))

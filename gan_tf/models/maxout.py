@@ -11,25 +11,33 @@ import math
 import keras
 from keras import layers
 
+from gan_tf.models.layers import spectral
+
 
 @keras.saving.register_keras_serializable(package='gan_tf')
 class Maxout(layers.Layer):
     """Dense layer whose output unit is the max over `pieces` linear pieces.
 
     Goodfellow et al. 2013, "Maxout Networks". Keras has no maxout layer.
+    `spectral_norm` normalises the linear map of all pieces together; since
+    |max_k a_k - max_k b_k| <= max_k |a_k - b_k|, the layer then stays
+    1-Lipschitz, like a normalised dense layer.
     """
 
-    def __init__(self, units, pieces, **kwargs):
+    def __init__(self, units, pieces, spectral_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.units, self.pieces = units, pieces
-        self.linear = layers.Dense(units * pieces)
+        self.spectral_norm = spectral_norm
+        self.linear = spectral(layers.Dense(units * pieces), spectral_norm)
 
-    def call(self, x):
-        pieces = keras.ops.reshape(self.linear(x), (-1, self.units, self.pieces))
+    def call(self, x, training=False):
+        pieces = keras.ops.reshape(self.linear(x, training=training),
+                                   (-1, self.units, self.pieces))
         return keras.ops.max(pieces, axis=-1)
 
     def get_config(self):
-        return {**super().get_config(), 'units': self.units, 'pieces': self.pieces}
+        return {**super().get_config(), 'units': self.units, 'pieces': self.pieces,
+                'spectral_norm': self.spectral_norm}
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -58,25 +66,31 @@ class MaxoutGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package='gan_tf')
 class MaxoutDiscriminator(keras.Model):
-    """image -> dropout 0.2 -> (maxout 5 pieces, dropout 0.5) x len(widths) -> logit."""
+    """image -> dropout 0.2 -> (maxout 5 pieces, dropout 0.5) x len(widths) -> logit.
 
-    def __init__(self, image_shape, widths=None, pieces=5, **kwargs):
+    `spectral_norm`: every linear map spectrally normalised (Miyato et al. 2018).
+    """
+
+    def __init__(self, image_shape, widths=None, pieces=5, spectral_norm=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.widths = list(widths or (240, 240))
         self.pieces = pieces
+        self.spectral_norm = spectral_norm
         self.flatten = layers.Flatten()
         self.input_dropout = layers.Dropout(0.2)
-        self.hidden = [Maxout(w, pieces) for w in self.widths]
+        self.hidden = [Maxout(w, pieces, spectral_norm) for w in self.widths]
         self.hidden_dropout = layers.Dropout(0.5)
-        self.to_logit = layers.Dense(1)
+        self.to_logit = spectral(layers.Dense(1), spectral_norm)
 
     def call(self, images, training=False):
         x = self.input_dropout(self.flatten(images), training=training)
         for maxout in self.hidden:
-            x = self.hidden_dropout(maxout(x), training=training)
-        return self.to_logit(x)[:, 0]
+            x = self.hidden_dropout(maxout(x, training=training), training=training)
+        return self.to_logit(x, training=training)[:, 0]
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
-                'widths': self.widths, 'pieces': self.pieces}
+                'widths': self.widths, 'pieces': self.pieces,
+                'spectral_norm': self.spectral_norm}

@@ -4,6 +4,8 @@ import math
 import keras
 from keras import layers
 
+from gan_tf.models.layers import spectral
+
 
 @keras.saving.register_keras_serializable(package='gan_tf')
 class MLPGenerator(keras.Model):
@@ -31,25 +33,32 @@ class MLPGenerator(keras.Model):
 
 @keras.saving.register_keras_serializable(package='gan_tf')
 class MLPDiscriminator(keras.Model):
-    """image -> dense layers with LeakyReLU(0.2) and dropout 0.3 -> one logit."""
+    """image -> dense layers with LeakyReLU(0.2) and dropout 0.3 -> one logit.
 
-    def __init__(self, image_shape, widths=None, dropout=0.3, **kwargs):
+    `spectral_norm`: every dense kernel spectrally normalised (Miyato et al. 2018).
+    """
+
+    def __init__(self, image_shape, widths=None, dropout=0.3, spectral_norm=False,
+                 **kwargs):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.widths = list(widths or (1024, 512, 256))
         self.dropout_rate = dropout
+        self.spectral_norm = spectral_norm
         self.flatten = layers.Flatten()
-        self.hidden = [layers.Dense(w) for w in self.widths]
+        self.hidden = [spectral(layers.Dense(w), spectral_norm) for w in self.widths]
         self.activation = layers.LeakyReLU(0.2)
         self.dropout = layers.Dropout(dropout)
-        self.to_logit = layers.Dense(1)
+        self.to_logit = spectral(layers.Dense(1), spectral_norm)
 
     def call(self, images, training=False):
         x = self.flatten(images)
         for dense in self.hidden:
-            x = self.dropout(self.activation(dense(x)), training=training)
-        return self.to_logit(x)[:, 0]
+            x = self.dropout(self.activation(dense(x, training=training)),
+                             training=training)
+        return self.to_logit(x, training=training)[:, 0]
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
-                'widths': self.widths, 'dropout': self.dropout_rate}
+                'widths': self.widths, 'dropout': self.dropout_rate,
+                'spectral_norm': self.spectral_norm}

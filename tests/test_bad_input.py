@@ -1,0 +1,167 @@
+"""Every mistake on the command line gets one clear line on stderr, a non-zero
+exit, no traceback, and leaves what is already on disk as it was.
+
+The table runs in this process, as `gan_tf.main` does (flags parsed into a
+`Config`, then `train_and_evaluate`), where every mistake must surface as an absl
+flag error or a `UserError`: `main` prints either as one `error: ...` line and
+exits with status 1, which a few command-line runs below check end to end.
+
+(A resume with other hyperparameters and a full disk while checkpointing are in
+test_reliability.py; a corrupt original file is also checked in
+test_input_pipeline.py.)"""
+import gzip
+import hashlib
+import shutil
+
+import pytest
+from absl import flags
+
+from conftest import run_cli, shared_files
+from gan_tf import main, train
+from gan_tf.errors import UserError
+from gan_tf.losses import LOSSES
+from gan_tf.models import ARCHITECTURES
+
+
+def fashion_files(tmp_path, damage):
+    """A copy of Fashion-MNIST's original files with `damage` done to its training images."""
+    manual = tmp_path / 'manual'
+    shutil.copytree(shared_files('fashion_mnist'), manual)
+    images = manual / 'train-images-idx3-ubyte.gz'
+    images.chmod(0o644)
+    damage(images)
+    return [f'--manual_dir={manual}', '--dataset=fashion_mnist',
+            f'--data_dir={tmp_path / "tfds"}']
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:100_000])
+
+
+def wrong_magic(path):  # IDX images start with 0x00000803; 0x0801 is a label file's
+    raw = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(b'\0\0\x08\x01' + raw[4:], compresslevel=1))
+
+
+def a_folder_instead(path):  # unreadable as a file, even for root
+    path.unlink()
+    path.mkdir()
+
+
+def an_earlier_run(tmp_path, checkpoints=True):
+    """A run directory holding files a mistake must not touch."""
+    run_dir = tmp_path / 'out' / 'mine'
+    (run_dir / 'checkpoints').mkdir(parents=True)
+    (run_dir / 'config.json').write_text('{"config": {}}')
+    if checkpoints:
+        (run_dir / 'checkpoints' / 'checkpoint').write_text('precious')
+    return ['--run_name=mine']
+
+
+def a_file_in_the_way(tmp_path):
+    (tmp_path / 'blocker').write_text('not a folder')
+    return [f'--out_dir={tmp_path / "blocker" / "out"}']
+
+
+CASES = {
+    'unknown architecture': (lambda t: ['--arch=nope'],
+                             f'value should be one of <{"|".join(sorted(ARCHITECTURES))}>'),
+    'unknown loss': (lambda t: ['--loss=hinge2'],
+                     f'value should be one of <{"|".join(sorted(LOSSES))}>'),
+    'unknown noise': (lambda t: ['--noise=cauchy'], 'value should be one of <normal|uniform>'),
+    'unknown dataset': (lambda t: ['--dataset=mnsit'], "unknown dataset 'mnsit'"),
+    'batch size 0': (lambda t: ['--batch_size=0'], '--batch_size=0: 0 is not a positive'),
+    'negative learning rate': (lambda t: ['--lr_d=-1'], '--lr_d=-1: -1.0 is not a non-negative'),
+    'widths not numbers': (lambda t: ['--g_widths=a,b'], 'expected comma-separated integers'),
+    'missing data file': (
+        lambda t: fashion_files(t, lambda p: p.unlink()),
+        'lacks train-images-idx3-ubyte.gz'),
+    'unreadable data file': (
+        lambda t: fashion_files(t, a_folder_instead), 'Is a directory'),
+    'truncated IDX file': (
+        lambda t: fashion_files(t, truncate),
+        "train-images-idx3-ubyte.gz was rejected: its checksum is not the original file's"),
+    'wrong magic number': (
+        lambda t: fashion_files(t, wrong_magic),
+        "train-images-idx3-ubyte.gz was rejected: its checksum is not the original file's"),
+    'resume of no run': (lambda t: ['--resume', '--run_name=never_ran'], '--resume: no run at'),
+    'resume with no checkpoint': (
+        lambda t: [*an_earlier_run(t, checkpoints=False), '--resume'],
+        '--resume: no checkpoint in'),
+    'out_dir not writable': (a_file_in_the_way, 'cannot write to'),
+    'existing run directory': (
+        lambda t: an_earlier_run(t), 'already exists: pass --resume to continue it'),
+    'a loss the architecture cannot serve': (
+        lambda t: ['--arch=dcgan', '--loss=wgan_gp', *real_mnist()],
+        'need a discriminator without batch normalisation, and DCGANDiscriminator has it'),
+    'an option the loss ignores': (
+        lambda t: ['--loss=wasserstein', '--label_smoothing=0.1'],
+        "--label_smoothing=0.1: no effect with loss 'wasserstein'"),
+    'images the architecture cannot make': (
+        lambda t: ['--arch=dcgan', '--g_widths=64,32,16', *real_mnist()],
+        'divisible'),
+}
+
+
+@pytest.fixture(autouse=True)
+def _mnist(request):
+    global real_mnist
+    real_mnist = lambda: [f'--data_dir={request.getfixturevalue("mnist_data_dir")}']  # noqa: E731
+
+
+def error_of(args):
+    """The one line `gan_tf.main` would print for `args`, or None if it would run."""
+    flag_values = flags.FlagValues()
+    main.define_flags(flag_values)
+    try:
+        flag_values(['gan_tf', *args])
+        train.train_and_evaluate(main.config_from_flags(flag_values))
+    except (flags.Error, UserError) as e:
+        return f'error: {e}'
+    return None
+
+
+@pytest.mark.parametrize('case', list(CASES))
+def test_bad_input_gets_one_clear_line_and_loses_nothing(case, tmp_path):
+    make_args, message = CASES[case]
+    args = make_args(tmp_path)
+    before = snapshot(tmp_path)
+    error = error_of([f'--out_dir={tmp_path / "out"}', '--nodownload', *args])
+    assert error is not None and message in error and '\n' not in error, error
+    after = snapshot(tmp_path)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert not [k for k in after if k not in before and not k.startswith('tfds')], after
+
+
+@pytest.mark.parametrize('case', ['unknown architecture', 'negative learning rate',
+                                  'truncated IDX file', 'existing run directory'])
+def test_the_command_line_prints_one_line_and_exits_1(case, tmp_path):
+    make_args, message = CASES[case]
+    result = run_cli(f'--out_dir={tmp_path / "out"}', '--nodownload',
+                     *make_args(tmp_path), timeout=300)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and message in last, result.stderr[-2000:]
+
+
+def test_overwrite_replaces_a_run_only_once_the_new_one_can_start(mnist_data_dir, tmp_path):
+    args = an_earlier_run(tmp_path)
+    before = snapshot(tmp_path)
+    result = run_cli(f'--out_dir={tmp_path / "out"}', f'--data_dir={mnist_data_dir}',
+                     *args, '--overwrite', '--batch_size=70000', timeout=300)
+    assert result.returncode != 0 and 'Traceback' not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        'error: --batch_size=70000 with --d_steps=1 needs 70000 images a step; mnist '
+        'has 60000: lower --batch_size')
+    assert snapshot(tmp_path) == before
+
+
+def test_traceback_on_request(tmp_path):
+    result = run_cli(f'--out_dir={tmp_path}', '--resume', '--run_name=x', '--traceback')
+    assert result.returncode != 0 and 'Traceback' in result.stderr
+
+
+def snapshot(root):
+    """{relative path: content hash} of every file under `root`."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob('*')) if p.is_file()}
