@@ -76,12 +76,7 @@ class MetricsLogger(keras.callbacks.Callback):
                 if self.images_per_step else float('nan'))
         row.update(step=step, seconds=round(now - self.started, 3),
                    images_per_second=round(rate, 1))
-        new_file = not os.path.exists(self.csv_path)
-        with open(self.csv_path, 'a', newline='') as f:
-            out = csv.DictWriter(f, self.columns)
-            if new_file:
-                out.writeheader()
-            out.writerow(row)
+        append_csv(self.csv_path, self.columns, row)
         if self.writer:
             with self.writer.as_default(step=step):
                 for key in (*METRICS, 'images_per_second'):
@@ -89,6 +84,16 @@ class MetricsLogger(keras.callbacks.Callback):
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.window_started = now
 
+
+
+def append_csv(path, columns, row):
+    """Appends `row` to CSV file `path`, writing the header first if it is new."""
+    new_file = not os.path.exists(path)
+    with open(path, 'a', newline='') as f:
+        out = csv.DictWriter(f, columns)
+        if new_file:
+            out.writeheader()
+        out.writerow(row)
 
 
 def truncate_csv(path, columns, step):
@@ -283,12 +288,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             return
         result = self.evaluator.score(images.numpy(), kid_subsets=self.kid_subsets)
         row = {'step': step, **{k: result[k] for k in self.COLUMNS[1:]}}
-        new_file = not os.path.exists(self.csv_path)
-        with open(self.csv_path, 'a', newline='') as f:
-            out = csv.DictWriter(f, self.COLUMNS)
-            if new_file:
-                out.writeheader()
-            out.writerow(row)
+        append_csv(self.csv_path, self.COLUMNS, row)
         if self.writer:
             with self.writer.as_default(step=step):
                 for key in self.COLUMNS[1:]:

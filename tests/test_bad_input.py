@@ -6,9 +6,8 @@ The table runs in this process, as `gan_tf.main` does (flags parsed into a
 flag error or a `UserError`: `main` prints either as one `error: ...` line and
 exits with status 1, which a few command-line runs below check end to end.
 
-(A resume with other hyperparameters and a full disk while checkpointing are in
-test_reliability.py; a corrupt original file is also checked in
-test_input_pipeline.py.)"""
+A full disk while checkpointing needs a process of its own (a file-size limit):
+it is in test_reliability.py, with the same checks."""
 import gzip
 import hashlib
 import shutil
@@ -16,7 +15,7 @@ import shutil
 import pytest
 from absl import flags
 
-from conftest import run_cli, shared_files
+from conftest import FLAGS, run_cli, shared_files
 from gan_tf import main, train
 from gan_tf.errors import UserError
 from gan_tf.losses import LOSSES
@@ -97,6 +96,12 @@ CASES = {
     'an option the loss ignores': (
         lambda t: ['--loss=wasserstein', '--label_smoothing=0.1'],
         "--label_smoothing=0.1: no effect with loss 'wasserstein'"),
+    'batch size larger than the dataset': (
+        lambda t: ['--batch_size=70000', *real_mnist()],
+        '--batch_size=70000 with --d_steps=1 needs 70000 images a step; mnist has 60000'),
+    'resume with other hyperparameters': (
+        lambda t: [*copy_of_a_run(), '--resume', '--lr_d=0.001'],
+        "--resume: flags differ from the run's: --lr_d=0.001 (run: 0.0002)"),
     'images the architecture cannot make': (
         lambda t: ['--arch=dcgan', '--g_widths=64,32,16', *real_mnist()],
         'divisible'),
@@ -104,9 +109,11 @@ CASES = {
 
 
 @pytest.fixture(autouse=True)
-def _mnist(request):
-    global real_mnist
+def _fixtures_on_demand(request):
+    """Real MNIST, and a copy of a real run, only for the cases that use them."""
+    global real_mnist, copy_of_a_run
     real_mnist = lambda: [f'--data_dir={request.getfixturevalue("mnist_data_dir")}']  # noqa: E731
+    copy_of_a_run = lambda: [*FLAGS, *request.getfixturevalue('short_run_copy')[1]]  # noqa: E731
 
 
 def error_of(args):
