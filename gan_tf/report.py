@@ -20,7 +20,7 @@ import json
 import os
 import re
 
-from gan_tf import artifacts, health
+from gan_tf import artifacts, health, losses
 from gan_tf.errors import UserError
 
 EMBED_LIMIT = 4 * 2 ** 20  # bytes; an MNIST progress GIF takes ~150 KB a frame
@@ -108,6 +108,12 @@ def write_report(run_dir, path=None):
     return path
 
 
+
+def _d_steps(config):
+    """--d_steps as the run used it: none given means the loss's own."""
+    loss = losses.LOSSES.get(config.get('loss'))
+    return config.get('d_steps') or (loss.default_d_steps if loss else '?')
+
 def _e(value):
     return html.escape(str(value))
 
@@ -166,7 +172,7 @@ def _summary(run_dir, record, metrics):
         ('images', f'{record["num_examples"]:,} of shape '
                    f'{"x".join(map(str, record["image_shape"]))}'
          if 'num_examples' in record else None),
-        ('batch, D steps', f'{config.get("batch_size")}, {config.get("d_steps")}'),
+        ('batch, D steps', f'{config.get("batch_size")}, {_d_steps(config)}'),
         ('learning rates G / D', f'{config.get("lr_g")} / {config.get("lr_d")}'),
         ('resumed from step', record.get('started_at_step') or None),
         ('TensorFlow / Keras', ' / '.join(
