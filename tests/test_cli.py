@@ -1,12 +1,10 @@
 """The command line on real MNIST: artifacts, resume, export, errors."""
 import csv
 import json
-import os
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from conftest import FLAGS, STEPS, run_cli

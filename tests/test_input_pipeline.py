@@ -5,7 +5,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from conftest import shared_files
 from gan_tf import input_pipeline

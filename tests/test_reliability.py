@@ -2,7 +2,6 @@
 a full disk. Each test works on its own run directory."""
 import csv
 import json
-import os
 import random
 import resource
 import signal

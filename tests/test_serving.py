@@ -110,6 +110,7 @@ def test_sample_tool_writes_grid_npy_and_walk(export_dir, tmp_path):
     assert samples.shape == (16, 28, 28, 1) and -1 <= samples.min() < samples.max() <= 1
     assert Image.open(tmp_path / 'grid.png').size == (4 * 30 * 2 + 4,) * 2
     again = run(*tool, '--num=16', f'--npy={tmp_path}/again.npy')
+    assert again.returncode == 0, again.stderr[-2000:]
     np.testing.assert_array_equal(np.load(tmp_path / 'again.npy'), samples)
     # --seed=0 (the default) draws the same z as the `generate` signature's seed 0.
     generated = tf.saved_model.load(str(export_dir)).signatures['generate'](
