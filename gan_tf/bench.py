@@ -18,6 +18,9 @@ flags.DEFINE_list('image_shape', ['28', '28', '1'], 'Height, width, channels.')
 flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
 flags.DEFINE_bool('profile', False, 'Also print where the step spends its time, '
                   'by TensorFlow op type (from a TensorFlow profiler trace).')
+flags.DEFINE_bool('pipeline', False, 'Also time the input pipeline (gan_tf.'
+                  'input_pipeline.train_batches) on --dataset, which must be '
+                  'prepared or in --manual_dir; --image_shape is then its shape.')
 FLAGS = flags.FLAGS
 
 
@@ -74,6 +77,19 @@ def op_time_by_type(function, args, calls=20):
     return totals
 
 
+def pipeline_images_per_second(data, batch_size, batches=200):
+    """Images/second that `input_pipeline.train_batches` delivers from `data`,
+    after its first pass has filled the cache, as training sees it."""
+    from gan_tf import input_pipeline
+    iterator = iter(input_pipeline.train_batches(data, batch_size, seed=0))
+    for _ in range(data.num_examples // batch_size + 1):  # the first epoch: cache
+        next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator).numpy()
+    return batches * batch_size / (time.perf_counter() - start)
+
+
 def benchmark(config, image_shape, steps, repeats, jit_compile=False,
               profile=False):
     """Returns a dict of measurements for `config`'s training step."""
@@ -108,6 +124,12 @@ def main(argv):
     del argv
     config = cli.config_from_flags()
     image_shape = tuple(int(d) for d in FLAGS.image_shape)
+    data = None
+    if FLAGS.pipeline:
+        from gan_tf import input_pipeline
+        data = input_pipeline.load(config.dataset, config.data_dir, config.manual_dir,
+                                   download=config.download)
+        image_shape = data.image_shape
     result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats,
                        FLAGS.jit_compile, FLAGS.profile)
     fraction = result['model_gflops'] / result['matmul_gflops']
@@ -120,6 +142,11 @@ def main(argv):
     print(f'model FLOP/s:     {result["model_gflops"]:8.1f} GFLOP/s')
     print(f'matmul FLOP/s:    {result["matmul_gflops"]:8.1f} GFLOP/s (float32 2048x2048)')
     print(f'fraction of matmul rate: {fraction:.0%}')
+    if data is not None:
+        rate = pipeline_images_per_second(
+            data, config.batch_size * config.discriminator_steps)
+        print(f'input pipeline:   {rate:8.0f} images/second, '
+              f'{rate / result["images_per_second"]:.0f} times the step\'s')
     if result['profile_ms']:
         print('time by op type, ms per step, summed over executor threads:')
         for op_type, ms in result['profile_ms'].most_common(12):
