@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf import artifacts
+from gan_tf.errors import first_line
 from gan_tf.gan import METRICS
 
 
@@ -230,8 +231,7 @@ def remove_files(paths):
 
 def _reason(error):
     """'File too large' out of TF's '{{function_node ...}} /path; File too large [Op:SaveV2]'."""
-    text = (str(error).strip() or type(error).__name__).splitlines()[0]
-    return re.sub(r'\s*\[Op:\w+\]$', '', text.rsplit('; ', 1)[-1])
+    return re.sub(r'\s*\[Op:\w+\]$', '', first_line(error).rsplit('; ', 1)[-1])
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):

