@@ -15,7 +15,6 @@ from gan_tf import main as cli
 flags.DEFINE_integer('steps', 30, 'Training steps per timed repeat.', lower_bound=1)
 flags.DEFINE_integer('repeats', 5, 'Timed repeats; the best one counts.', lower_bound=1)
 flags.DEFINE_list('image_shape', ['28', '28', '1'], 'Height, width, channels.')
-flags.DEFINE_bool('jit_compile', False, 'Compile the step with XLA.')
 flags.DEFINE_bool('profile', False, 'Also print where the step spends its time, '
                   'by TensorFlow op type (from a TensorFlow profiler trace).')
 flags.DEFINE_bool('pipeline', False, 'Also time the input pipeline (gan_tf.'
@@ -90,24 +89,31 @@ def pipeline_images_per_second(data, batch_size, batches=200):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def benchmark(config, image_shape, steps, repeats, jit_compile=False,
-              profile=False):
-    """Returns a dict of measurements for `config`'s training step."""
+def benchmark(config, image_shape, steps, repeats, profile=False):
+    """Returns a dict of measurements for `config`'s training step (with its
+    --mixed_precision and --jit_compile)."""
     import tensorflow as tf
 
     from gan_tf import train
     gan = train.build_gan(config, image_shape)
     batch = tf.random.uniform(
         (config.batch_size * config.discriminator_steps, *image_shape), -1, 1)
-    train_step = tf.function(gan.train_step, jit_compile=jit_compile)
+    train_step = tf.function(gan.train_step, jit_compile=config.jit_compile)
     n = 2048
-    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    # The float32 matmul is the yardstick; with mixed precision, also the
+    # matmul in the players' compute dtype, the rate their matmuls could reach.
+    compute_dtype = gan.generator.compute_dtype
+    matrices = {dtype: [tf.random.normal((n, n), dtype=dtype) for _ in 'ab']
+                for dtype in {'float32', compute_dtype}}
     matmul = tf.function(tf.linalg.matmul)
-    train_step(batch), matmul(a, b)  # trace and warm up
-    step_time = matmul_time = float('inf')
-    for _ in range(repeats):  # alternate, so both see the same machine
+    train_step(batch)  # trace and warm up
+    step_time, matmul_time = float('inf'), dict.fromkeys(matrices, float('inf'))
+    for _ in range(repeats):  # alternate, so all see the same machine
         step_time = min(step_time, seconds_per_call(train_step, (batch,), steps))
-        matmul_time = min(matmul_time, seconds_per_call(matmul, (a, b), 10))
+        for dtype, ab in matrices.items():
+            matmul(*ab)
+            matmul_time[dtype] = min(matmul_time[dtype],
+                                     seconds_per_call(matmul, ab, 10))
     flops = step_flops(train_step, batch)
     profile = op_time_by_type(train_step, (batch,)) if profile else None
     return {
@@ -116,7 +122,9 @@ def benchmark(config, image_shape, steps, repeats, jit_compile=False,
         'images_per_second': config.batch_size / step_time,
         'gflop_per_step': flops / 1e9,
         'model_gflops': flops / step_time / 1e9,
-        'matmul_gflops': 2 * n ** 3 / matmul_time / 1e9,
+        'compute_dtype': compute_dtype,
+        **{f'{dtype}_matmul_gflops': 2 * n ** 3 / seconds / 1e9
+           for dtype, seconds in matmul_time.items()},
     }
 
 
@@ -130,18 +138,22 @@ def main(argv):
         data = input_pipeline.load(config.dataset, config.data_dir, config.manual_dir,
                                    download=config.download)
         image_shape = data.image_shape
-    result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats,
-                       FLAGS.jit_compile, FLAGS.profile)
-    fraction = result['model_gflops'] / result['matmul_gflops']
+    result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats, FLAGS.profile)
+    fraction = result['model_gflops'] / result['float32_matmul_gflops']
     print(f'arch={config.arch} loss={config.loss} batch_size={config.batch_size} '
           f'd_steps={config.discriminator_steps} image_shape={image_shape} '
-          f'jit_compile={FLAGS.jit_compile}')
+          f'jit_compile={config.jit_compile} compute_dtype={result["compute_dtype"]}')
     print(f'step:             {result["step_ms"]:8.2f} ms')
     print(f'images/second:    {result["images_per_second"]:8.0f}')
     print(f'FLOP per step:    {result["gflop_per_step"]:8.3f} GFLOP')
     print(f'model FLOP/s:     {result["model_gflops"]:8.1f} GFLOP/s')
-    print(f'matmul FLOP/s:    {result["matmul_gflops"]:8.1f} GFLOP/s (float32 2048x2048)')
+    print(f'matmul FLOP/s:    {result["float32_matmul_gflops"]:8.1f} GFLOP/s '
+          '(float32 2048x2048)')
     print(f'fraction of matmul rate: {fraction:.0%}')
+    if result['compute_dtype'] != 'float32':
+        rate = result[f'{result["compute_dtype"]}_matmul_gflops']
+        print(f'{result["compute_dtype"]} matmul: {rate:8.1f} GFLOP/s; fraction of '
+              f'that: {result["model_gflops"] / rate:.0%}')
     if data is not None:
         rate = pipeline_images_per_second(
             data, config.batch_size * config.discriminator_steps)

@@ -112,6 +112,15 @@ class Config:
     beta1: float = option(0.5, 'Adam beta_1 for both players.', lower_bound=0)
     seed: int = option(0, 'Random seed: weights, noise, data order.')
 
+    # How the step computes.
+    mixed_precision: bool = option(False, 'Compute in 16-bit floats, weights kept '
+                                   'in float32: bfloat16 on CPU (fast on CPUs '
+                                   'with AMX or AVX512-BF16), float16 with loss '
+                                   'scaling on GPU.')
+    jit_compile: bool = option(False, 'Compile the training step with XLA '
+                               '(measured slower on CPU; try it on GPU).',
+                               setting=True)
+
     # Where results go.
     out_dir: str = option('out', 'Parent folder of run directories.', setting=True)
     run_name: str = option('', 'Run directory name under --out_dir (empty: '

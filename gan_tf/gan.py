@@ -119,7 +119,12 @@ class GAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Create every weight now, so optimizers and checkpoints can see them
         # before the first step.
-        self.discriminator(self.generator(self.sample_noise(1)))
+        images = self.generator(self.sample_noise(1))
+        for player, output in (('generator', images), ('discriminator',
+                                                       self.discriminator(images))):
+            if output.dtype != 'float32':  # mixed precision: 16-bit losses, exports
+                raise ValueError(f'the {player} returns {output.dtype}; make it return '
+                                 'float32 (gan_tf.models.layers.float32)')
         self.ema_generator = None if ema_decay is None else self._copy(generator)
         self.built = True
 
@@ -375,11 +380,22 @@ class GAN(keras.Model):
     @staticmethod
     def _descend(optimizer, tape, loss, player):
         """One optimizer step on `player`'s trainable weights only; returns the
-        global norm of the gradient it applied."""
+        global norm of the gradient it applied (0 for a step that loss scaling
+        skips because the float16 gradient overflowed)."""
         variables = player.trainable_variables
+        # Mixed float16's loss scaling: the backward pass starts from the scale
+        # instead of 1, as if differentiating loss * scale; the optimizer's
+        # apply_gradients unscales, and skips steps whose gradient overflowed.
+        scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        start = optimizer.scale_loss(tf.ones_like(loss)) if scaled else None
         # Optimizers sum gradients over replicas; each replica's loss is a mean
         # over its own share of the global batch, so divide to get the mean.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        gradients = [g / replicas for g in tape.gradient(loss, variables)]
+        gradients = [g / replicas for g in
+                     tape.gradient(loss, variables, output_gradients=start)]
+        norm = tf.linalg.global_norm(gradients)
+        if scaled:
+            norm = norm / optimizer.dynamic_scale  # the scale this step used
+            norm = tf.where(tf.math.is_finite(norm), norm, 0.0)
         optimizer.apply_gradients(zip(gradients, variables))
-        return tf.linalg.global_norm(gradients)
+        return norm

@@ -19,8 +19,24 @@ from gan_tf.optimizers import FusedAdam
 NUM_SAMPLES = 64  # images in each sample grid
 
 
-def build_gan(config, image_shape):
-    """A compiled `GAN` for `config` and images of `image_shape`."""
+def dtype_policy(mixed_precision, gpu=None):
+    """The Keras dtype policy of the players: float32, or with mixed precision
+    mixed_float16 on GPU (whose tensor cores want it) and mixed_bfloat16 on CPU
+    (float32's exponent range, so no loss scaling; 4x float32's matmul rate on
+    this project's AMX CPU). `gpu`: None to look for one."""
+    if not mixed_precision:
+        return 'float32'
+    if gpu is None:
+        gpu = bool(tf.config.list_physical_devices('GPU'))
+    return 'mixed_float16' if gpu else 'mixed_bfloat16'
+
+
+def build_gan(config, image_shape, policy=None):
+    """A compiled `GAN` for `config` and images of `image_shape`; `policy`: the
+    players' dtype policy (None: `dtype_policy(config.mixed_precision)`)."""
+    policy = policy or dtype_policy(config.mixed_precision)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # what the players' layers are built with
     try:  # shapes an architecture cannot make, losses it cannot serve
         generator, discriminator = models.build(
             config.arch, image_shape, config.g_widths, config.d_widths,
@@ -29,12 +45,16 @@ def build_gan(config, image_shape):
         gan = GAN(generator, discriminator, latent_dim=config.latent_dim,
                   noise=config.noise, d_steps=config.d_steps, seed=config.seed,
                   **{name: getattr(config, name) for name in OPTIONS})
-        gan.compile(
-            d_optimizer=FusedAdam(config.lr_d, beta_1=config.beta1),
-            g_optimizer=FusedAdam(config.lr_g, beta_1=config.beta1),
-            loss=config.loss)
+        optimizers = [FusedAdam(lr, beta_1=config.beta1)
+                      for lr in (config.lr_d, config.lr_g)]
+        if policy == 'mixed_float16':  # float16 gradients underflow unscaled
+            optimizers = [keras.optimizers.LossScaleOptimizer(o) for o in optimizers]
+        gan.compile(d_optimizer=optimizers[0], g_optimizer=optimizers[1],
+                    loss=config.loss, jit_compile=config.jit_compile)
     except ValueError as e:
         raise UserError(str(e)) from None
+    finally:
+        keras.config.set_dtype_policy(previous)
     return gan
 
 

@@ -17,7 +17,7 @@ def test_bench_measures_the_step_and_the_machine():
     matmul_gflop = 2 * (d_step + g_step) * 16 / 1e9
     # The profiler counts those plus the element-wise work (activations, Adam).
     assert matmul_gflop < result["gflop_per_step"] < 1.03 * matmul_gflop
-    assert result['step_ms'] > 0 and result['matmul_gflops'] > 0
+    assert result['step_ms'] > 0 and result['float32_matmul_gflops'] > 0
     assert result['images_per_second'] == pytest.approx(16 / result['step_ms'] * 1e3)
     # The profile attributes time to the step's ops, matmuls among the largest.
     profile = result['profile_ms']

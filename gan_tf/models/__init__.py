@@ -5,6 +5,7 @@ Every architecture is a pair of Keras subclassed models with the same constructo
 images [batch, *image_shape] in [-1, 1]; the discriminator maps images to one
 logit per image, shape [batch]. `widths` is the architecture's own notion of size
 (units per dense layer, filters per conv layer); None means its default.
+Both return float32 (`layers.float32`), whatever their layers compute in.
 Discriminators that can be spectrally normalised (Miyato et al. 2018) also take
 `spectral_norm=False`; all built-in ones do, and sagan's always is.
 Adding an architecture means writing its two classes and one `ARCHITECTURES` entry,

@@ -19,7 +19,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import SelfAttention, spectral
+from gan_tf.models.layers import SelfAttention, float32, spectral
 
 # Filters of the block at the image's resolution; each halving doubles them:
 # G 128-64 and D 64-128 for 28x28, 256-128-64 and 64-128-256 for 64x64 (the
@@ -105,7 +105,7 @@ class DCGANGenerator(keras.Model):
             x = keras.ops.relu(norm(x, training=training))
             if self.attention is not None and i == self.attention_at:
                 x = self.attention(x, training=training)
-        return self.to_image(x)
+        return float32(self.to_image(x))
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
@@ -158,7 +158,7 @@ class DCGANDiscriminator(keras.Model):
             x = self.activation(x)
             if self.attention is not None and i == self.attention_at:
                 x = self.attention(x, training=training)
-        return self.to_logit(self.flatten(x), training=training)[:, 0]
+        return float32(self.to_logit(self.flatten(x), training=training)[:, 0])
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,

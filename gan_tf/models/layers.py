@@ -3,6 +3,12 @@ import keras
 from keras import layers, ops
 
 
+def float32(outputs):
+    """`outputs` as float32: what every player returns, images or logits, so that
+    under mixed precision losses, samples and exports stay in float32."""
+    return ops.cast(outputs, 'float32')
+
+
 @keras.saving.register_keras_serializable(package='gan_tf')
 class SpectralNormalization(layers.SpectralNormalization):
     """Runs `layer` with its kernel W replaced by W / sigma(W), sigma its top singular value.

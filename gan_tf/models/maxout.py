@@ -11,7 +11,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import spectral
+from gan_tf.models.layers import float32, spectral
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -57,7 +57,7 @@ class MaxoutGenerator(keras.Model):
         x = z
         for dense, norm in self.hidden:
             x = keras.ops.relu(norm(dense(x), training=training))
-        return self.to_image(self.to_pixels(x))
+        return float32(self.to_image(self.to_pixels(x)))
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
@@ -88,7 +88,7 @@ class MaxoutDiscriminator(keras.Model):
         x = self.input_dropout(self.flatten(images), training=training)
         for maxout in self.hidden:
             x = self.hidden_dropout(maxout(x, training=training), training=training)
-        return self.to_logit(x, training=training)[:, 0]
+        return float32(self.to_logit(x, training=training)[:, 0])
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,

@@ -4,7 +4,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import spectral
+from gan_tf.models.layers import float32, spectral
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -24,7 +24,7 @@ class MLPGenerator(keras.Model):
         x = z
         for dense in self.hidden:
             x = self.activation(dense(x))
-        return self.to_image(self.to_pixels(x))
+        return float32(self.to_image(self.to_pixels(x)))
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
@@ -56,7 +56,7 @@ class MLPDiscriminator(keras.Model):
         for dense in self.hidden:
             x = self.dropout(self.activation(dense(x, training=training)),
                              training=training)
-        return self.to_logit(x, training=training)[:, 0]
+        return float32(self.to_logit(x, training=training)[:, 0])
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
