@@ -17,6 +17,9 @@ from gan_tf import artifacts
 from gan_tf.errors import first_line
 from gan_tf.gan import METRICS
 
+# Columns of a conditional GAN's sample grid: one fixed z each, one row per class.
+CLASS_GRID_COLUMNS = 8
+
 
 class StopAt(keras.callbacks.Callback):
     """Stops training at step `max_steps` or after `max_seconds` of training."""
@@ -112,7 +115,11 @@ def truncate_csv(path, columns, step):
 
 class SampleGrid(keras.callbacks.Callback):
     """Every `every` steps, saves `samples/step_NNNNNN.png`: the generator's
-    images for one fixed noise batch, so successive grids show progress."""
+    images for one fixed noise batch, so successive grids show progress.
+
+    A conditional GAN's grid has one row per class (labels 0, 1, ... down the
+    rows) and one column per noise vector: each column varies only the class.
+    """
 
     def __init__(self, samples_dir, noise, every=500, writer=None):
         super().__init__()
@@ -135,11 +142,17 @@ class SampleGrid(keras.callbacks.Callback):
         return os.path.join(self.samples_dir, f'step_{step:06d}.png')
 
     def save(self, step):
-        images = self.model.sampling_generator(self.noise, training=False).numpy()
-        artifacts.save_grid(images, self.path(step))
+        noise, labels, columns = self.noise, None, None
+        if self.model.num_classes:
+            columns = self.noise.shape[0]
+            noise = tf.tile(self.noise, [self.model.num_classes, 1])
+            labels = tf.repeat(tf.range(self.model.num_classes), columns)
+        images = self.model(noise, labels, training=False).numpy()
+        artifacts.save_grid(images, self.path(step), columns)
         if self.writer:
             with self.writer.as_default(step=step):
-                tf.summary.image('samples', artifacts.image_grid(images)[None], step)
+                tf.summary.image('samples', artifacts.image_grid(images, columns)[None],
+                                 step)
 
     def frames(self):
         """Paths of all saved grids, oldest first."""

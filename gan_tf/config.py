@@ -46,6 +46,9 @@ class Config:
                         'uniform in [-1, 1].', choices=gan.NOISE_KINDS)
     spectral_norm: bool = option(False, 'Spectrally normalise the discriminator '
                                  "(Miyato et al. 2018); sagan's always is.")
+    conditional: bool = option(False, 'Class-conditional: G gets a label embedding, '
+                               'D is a projection discriminator (an auxiliary '
+                               'classifier with --loss=acgan); labelled datasets only.')
 
     # Loss options and stabilisers.
     clip: Optional[float] = option(None, "Clip D's weights to [-clip, clip] after "
@@ -58,6 +61,8 @@ class Config:
     pt_weight: float = option(0.0, 'Weight of the pulling-away term of '
                               '--loss=energy, on generated images (0: off).',
                               lower_bound=0)
+    aux_weight: float = option(1.0, 'Weight of the class cross-entropy of '
+                               '--loss=acgan, in both players\' losses.', lower_bound=0)
     label_smoothing: float = option(0.0, 'One-sided label smoothing: real targets '
                                     'become 1 - this, e.g. 0.1 (cross-entropy '
                                     'losses only; 0: off).', lower_bound=0)
@@ -201,6 +206,8 @@ class Config:
             bound = field.metadata['lower_bound']
             if bound is not None and value is not None and value < bound:
                 raise UserError(f'--{field.name}={value}: must be at least {bound}')
+        if losses.get(self.loss).conditional and not self.conditional:
+            raise UserError(f'--loss={self.loss} needs class labels: add --conditional')
         try:  # ranges and combinations of the loss options
             gan.check_options(self.loss, self.d_steps,
                               **{name: getattr(self, name) for name in gan.OPTIONS})

@@ -455,18 +455,21 @@ class Checkpointed:
                             f'directory {run_dir} ({e.strerror})') from None
         config = record['config']
         self.latent_dim, self.noise_kind = config['latent_dim'], config['noise']
-        self.generator = self._restore(prefix, config, record['image_shape'])
+        self.generator = self._restore(prefix, config, record['image_shape'],
+                                       record.get('num_classes', 0))
         self.prefix = prefix
 
     @staticmethod
-    def _restore(prefix, config, image_shape):
+    def _restore(prefix, config, image_shape, num_classes):
         """The generator to sample from (its moving average, if the run kept
-        one), with the checkpoint's weights, rebuilt as `train.build_gan` builds it."""
+        one), with the checkpoint's weights, rebuilt as `train.build_gan` builds it.
+        A conditional one draws image i of class i % num_classes."""
         import tensorflow as tf
         from gan_tf import train
         from gan_tf.config import Config
         try:
-            gan = train.build_gan(Config.from_record(config), tuple(image_shape))
+            gan = train.build_gan(Config.from_record(config), tuple(image_shape),
+                                  num_classes)
         except (ValueError, TypeError) as e:  # e.g. an architecture registered
             raise UserError(f'cannot rebuild the generator of {prefix}: {e}') from None
         try:

@@ -18,15 +18,17 @@ METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake',
 # the same name (see `GAN.__init__`); all off, or the loss's own, by default.
 OPTIONS = ('clip', 'gp_weight', 'r1_weight', 'dragan_weight', 'margin', 'pt_weight',
            'label_smoothing', 'instance_noise', 'instance_noise_steps',
-           'diffaugment', 'ema_decay')
-# The extra tensors a loss's generator function may ask for (`Loss.generator_inputs`).
-GENERATOR_INPUTS = ('fake_images', 'real_logits')
+           'diffaugment', 'ema_decay', 'aux_weight')
+# The extra tensors a loss's functions may ask for (`Loss.discriminator_inputs`,
+# `Loss.generator_inputs`).
+DISCRIMINATOR_INPUTS = ('real_class_logits', 'fake_class_logits', 'labels')
+GENERATOR_INPUTS = ('fake_images', 'real_logits', 'fake_class_logits', 'labels')
 
 
 def check_options(loss=None, d_steps=None, clip=None, gp_weight=0.0, r1_weight=0.0,
                   dragan_weight=0.0, margin=0.0, pt_weight=0.0, label_smoothing=0.0,
                   instance_noise=0.0, instance_noise_steps=1, diffaugment='',
-                  ema_decay=None):
+                  ema_decay=None, aux_weight=1.0):
     """ValueError, its message starting `name=value:`, for the first option out of
     range, or, given `loss` (a registered name), with no effect with that loss.
     Options left out are not checked (their defaults here are the "off" values)."""
@@ -35,7 +37,8 @@ def check_options(loss=None, d_steps=None, clip=None, gp_weight=0.0, r1_weight=0
 
     for name, value in dict(gp_weight=gp_weight, r1_weight=r1_weight,
                             dragan_weight=dragan_weight, margin=margin,
-                            pt_weight=pt_weight, instance_noise=instance_noise).items():
+                            pt_weight=pt_weight, instance_noise=instance_noise,
+                            aux_weight=aux_weight).items():
         if value < 0:
             fail(name, value, 'must be at least 0')
     if clip is not None and clip < 0:
@@ -53,7 +56,8 @@ def check_options(loss=None, d_steps=None, clip=None, gp_weight=0.0, r1_weight=0
     except ValueError as e:
         fail('diffaugment', diffaugment, e)
     if loss is not None:
-        losses.check_options(loss, label_smoothing=label_smoothing, pt_weight=pt_weight)
+        losses.check_options(loss, label_smoothing=label_smoothing, pt_weight=pt_weight,
+                             aux_weight=aux_weight)
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -66,16 +70,22 @@ class GAN(keras.Model):
     discriminator updates: it is split into `d_steps` equal parts, so feed batches
     of `d_steps * batch_size` images (or `(images, labels)` pairs).
 
-    Calling the model, `gan(z)`, generates images from noise `z` with
-    `sampling_generator`. Each training step's logs hold that step's METRICS;
-    epoch logs (History, EarlyStopping) and `evaluate` hold their means.
+    Class-conditional players (`gan_tf.models.conditional`, which both have
+    `num_classes`) make a conditional GAN: batches must then be `(images,
+    labels)`, and the fakes each discriminator update compares with a real
+    batch are generated for that batch's labels.
+
+    Calling the model, `gan(z)` (conditional: `gan(z, labels)`), generates
+    images from noise `z` with `sampling_generator`. Each training step's logs
+    hold that step's METRICS; epoch logs (History, EarlyStopping) and `evaluate`
+    hold their means.
     """
 
     def __init__(self, generator, discriminator, latent_dim=100, noise='normal',
                  d_steps=None, seed=None, *, clip=None, gp_weight=10.0, r1_weight=0.0,
                  dragan_weight=0.0, margin=1.0, pt_weight=0.0, label_smoothing=0.0,
                  instance_noise=0.0, instance_noise_steps=10000, diffaugment='',
-                 ema_decay=None, **kwargs):
+                 ema_decay=None, aux_weight=1.0, **kwargs):
         """`d_steps`: D updates per G update; None: the loss's (5 for Wasserstein).
 
         Options of the loss chosen in `compile`, see `gan_tf.losses`:
@@ -85,6 +95,7 @@ class GAN(keras.Model):
           margin, pt_weight: the energy loss's margin m and pulling-away weight.
           label_smoothing: real targets become 1 - label_smoothing (cross-entropy
             losses; Salimans et al. 2016).
+          aux_weight: weight of acgan's class cross-entropy (Odena et al. 2017).
         Stabilisers, for any loss:
           r1_weight: gamma of the R1 penalty (Mescheder et al. 2018).
           dragan_weight: lambda of the DRAGAN penalty (Kodali et al. 2017).
@@ -111,7 +122,12 @@ class GAN(keras.Model):
         self.dragan_weight, self.margin, self.pt_weight = dragan_weight, margin, pt_weight
         self.label_smoothing, self.instance_noise = label_smoothing, instance_noise
         self.instance_noise_steps, self.diffaugment = instance_noise_steps, diffaugment
-        self.ema_decay = ema_decay
+        self.ema_decay, self.aux_weight = ema_decay, aux_weight
+        self.num_classes = getattr(generator, 'num_classes', 0)  # 0: unconditional
+        if getattr(discriminator, 'num_classes', 0) != self.num_classes:
+            raise ValueError('the generator and the discriminator must be conditional '
+                             'on the same number of classes, or both unconditional')
+        self.auxiliary_classifier = getattr(discriminator, 'auxiliary_classifier', False)
         check_options(d_steps=d_steps, **self.options)  # the loss's own: compile
         self.augmentations = augment.parse(diffaugment)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
@@ -119,9 +135,10 @@ class GAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Create every weight now, so optimizers and checkpoints can see them
         # before the first step.
-        images = self.generator(self.sample_noise(1))
-        for player, output in (('generator', images), ('discriminator',
-                                                       self.discriminator(images))):
+        labels = tf.zeros([1], tf.int32) if self.num_classes else None
+        images = self._play(self.generator, self.sample_noise(1), labels)
+        logits, _ = self._discriminate(images, labels, training=False)
+        for player, output in (('generator', images), ('discriminator', logits)):
             if output.dtype != 'float32':  # mixed precision: 16-bit losses, exports
                 raise ValueError(f'the {player} returns {output.dtype}; make it return '
                                  'float32 (gan_tf.models.layers.float32)')
@@ -145,8 +162,16 @@ class GAN(keras.Model):
         if isinstance(loss, str):
             check_options(loss, **self.options)
         missing = set(self.gan_loss.generator_inputs) - set(GENERATOR_INPUTS)
+        missing |= set(self.gan_loss.discriminator_inputs) - set(DISCRIMINATOR_INPUTS)
         if missing:
-            raise ValueError(f'GAN cannot give a generator loss {", ".join(missing)}')
+            raise ValueError(f'GAN cannot give a loss {", ".join(missing)}')
+        if self.gan_loss.conditional != self.auxiliary_classifier:
+            # ACGAN's class logits come from the discriminator's auxiliary classifier.
+            raise ValueError(
+                'the acgan loss needs a conditional discriminator with an auxiliary '
+                'classifier: models.build(..., num_classes=N, auxiliary_classifier=True)'
+                if self.gan_loss.conditional else
+                'a discriminator with an auxiliary classifier needs the acgan loss')
         penalised = ((self.gan_loss.gradient_penalty and self.gp_weight) or
                      self.r1_weight or self.dragan_weight)
         if penalised and any(isinstance(layer, keras.layers.BatchNormalization)
@@ -225,8 +250,37 @@ class GAN(keras.Model):
         """Training steps taken so far (one generator update each)."""
         return self.g_optimizer.iterations
 
-    def call(self, z, training=False):
-        return self.sampling_generator(z, training=training)
+    def call(self, z, labels=None, training=False):
+        """Images from noise `z`; conditional: of classes `labels`, by default
+        image i of class i % num_classes."""
+        return self._play(self.sampling_generator, z, labels, training)
+
+    @staticmethod
+    def _play(player, inputs, labels, training=True):
+        """`player` on `inputs`, and on `labels` when the GAN is conditional."""
+        if labels is None:
+            return player(inputs, training=training)
+        return player(inputs, labels, training=training)
+
+    def _discriminate(self, images, labels, training=True):
+        """D's logits for `images`, and its class logits where it has an auxiliary
+        classifier (ACGAN; None otherwise)."""
+        output = self._play(self.discriminator, images, labels, training)
+        return output if self.auxiliary_classifier else (output, None)
+
+    def _real_batch(self, data):
+        """(images, labels) of a dataset batch; labels None unless conditional."""
+        images = data[0] if isinstance(data, (tuple, list)) else data
+        if not self.num_classes:
+            return images, None
+        if not isinstance(data, (tuple, list)) or len(data) < 2:
+            raise ValueError('a conditional GAN trains on (images, labels) batches')
+        return images, tf.cast(data[1], tf.int32)
+
+    @staticmethod
+    def _loss_inputs(names, **available):
+        """The extra tensors a loss function names, by name."""
+        return {name: available[name] for name in names}
 
     def sample_noise(self, batch_size):
         """`batch_size` latent vectors, standard normal or uniform in [-1, 1]."""
@@ -236,10 +290,17 @@ class GAN(keras.Model):
         return keras.random.normal(shape, seed=self.seed_generator)
 
     def train_step(self, data):
-        real = data[0] if isinstance(data, (tuple, list)) else data
-        for real_part in tf.split(real, self.d_steps):
-            metrics = self._train_discriminator(real_part)
-        metrics['g_loss'], metrics['g_grad_norm'] = self._train_generator(real_part)
+        real, labels = self._real_batch(data)
+        # Fakes are generated for the labels of the real images they meet, not
+        # drawn uniformly: real and fake batches then share one class mix, whatever
+        # the dataset's class frequencies; penalties interpolate between images of
+        # one class; and no random number is drawn beyond an unconditional step's.
+        label_parts = (tf.split(labels, self.d_steps) if labels is not None
+                       else [None] * self.d_steps)
+        for real_part, label_part in zip(tf.split(real, self.d_steps), label_parts):
+            metrics = self._train_discriminator(real_part, label_part)
+        metrics['g_loss'], metrics['g_grad_norm'] = self._train_generator(real_part,
+                                                                          label_part)
         if self.ema_generator is not None:
             self._update_ema()
         self._track(metrics)
@@ -248,14 +309,18 @@ class GAN(keras.Model):
     def test_step(self, data):
         """The step's metrics on a batch of real images, without any update,
         augmentation, noise or penalty."""
-        real = data[0] if isinstance(data, (tuple, list)) else data
-        fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=False)
-        real_logits = self.discriminator(real, training=False)
-        fake_logits = self.discriminator(fake, training=False)
-        metrics = self._statistics(real_logits, fake_logits,
-                                   self._d_loss(real_logits, fake_logits))
-        metrics['g_loss'] = self._g_loss(fake_logits,
-                                         **self._generator_inputs(fake, real_logits))
+        real, labels = self._real_batch(data)
+        fake = self._play(self.generator, self.sample_noise(tf.shape(real)[0]), labels,
+                          training=False)
+        real_logits, real_classes = self._discriminate(real, labels, training=False)
+        fake_logits, fake_classes = self._discriminate(fake, labels, training=False)
+        metrics = self._statistics(real_logits, fake_logits, self._d_loss(
+            real_logits, fake_logits, **self._loss_inputs(
+                self.gan_loss.discriminator_inputs, real_class_logits=real_classes,
+                fake_class_logits=fake_classes, labels=labels)))
+        metrics['g_loss'] = self._g_loss(fake_logits, **self._loss_inputs(
+            self.gan_loss.generator_inputs, fake_images=fake, real_logits=real_logits,
+            fake_class_logits=fake_classes, labels=labels))
         self._track(metrics)
         return {name: self.trackers[name].result() for name in metrics}  # no gradients
 
@@ -263,16 +328,18 @@ class GAN(keras.Model):
         for name, value in metrics.items():
             self.trackers[name].update_state(value)
 
-    def _train_discriminator(self, real):
-        fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=True)
+    def _train_discriminator(self, real, labels=None):
+        fake = self._play(self.generator, self.sample_noise(tf.shape(real)[0]), labels)
         real, fake = self._discriminator_input(real), self._discriminator_input(fake)
         with tf.GradientTape() as tape:
             # Separate calls: a batch-normalised D must not mix real and fake
             # statistics (measured: one concatenated call is no faster on CPU).
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
-            d_loss = self._d_loss(real_logits, fake_logits)
-            total = d_loss + self._penalties(real, fake)
+            real_logits, real_classes = self._discriminate(real, labels)
+            fake_logits, fake_classes = self._discriminate(fake, labels)
+            d_loss = self._d_loss(real_logits, fake_logits, **self._loss_inputs(
+                self.gan_loss.discriminator_inputs, real_class_logits=real_classes,
+                fake_class_logits=fake_classes, labels=labels))
+            total = d_loss + self._penalties(real, fake, labels)
         metrics = self._statistics(real_logits, fake_logits, d_loss)
         metrics['d_grad_norm'] = self._descend(
             self.d_optimizer, tape, total, self.discriminator)
@@ -281,22 +348,24 @@ class GAN(keras.Model):
                 weight.assign(tf.clip_by_value(weight, -self.clip_value, self.clip_value))
         return metrics
 
-    def _penalties(self, real, fake):
+    def _penalties(self, real, fake, labels=None):
         """The weighted penalties on D's input gradient that are switched on (0.0
-        if none), computed under D's tape: their gradient reaches D's weights."""
+        if none), computed under D's tape: their gradient reaches D's weights.
+        `labels`: of the real images and their fakes alike (conditional only)."""
         penalty = 0.0
         if self.gan_loss.gradient_penalty and self.gp_weight:
             penalty += self.gp_weight * losses.gradient_penalty(
-                self._input_gradients(self._interpolate(real, fake)))
+                self._input_gradients(self._interpolate(real, fake), labels))
         if self.r1_weight:
-            penalty += self.r1_weight / 2 * losses.r1_penalty(self._input_gradients(real))
+            penalty += self.r1_weight / 2 * losses.r1_penalty(
+                self._input_gradients(real, labels))
         if self.dragan_weight:
             # Kodali et al. 2017: near the data, x + delta with Gaussian delta; the
             # paper leaves its scale to tune, here half the batch's pixel std.
             delta = 0.5 * tf.math.reduce_std(real) * keras.random.normal(
                 tf.shape(real), seed=self.seed_generator)
             penalty += self.dragan_weight * losses.gradient_penalty(
-                self._input_gradients(real + delta))
+                self._input_gradients(real + delta, labels))
         return penalty
 
     def _interpolate(self, real, fake):
@@ -306,12 +375,12 @@ class GAN(keras.Model):
         alpha = keras.random.uniform(shape, seed=self.seed_generator)
         return real + alpha * (fake - real)
 
-    def _input_gradients(self, images):
+    def _input_gradients(self, images, labels=None):
         """grad_x D(x) at each image; recorded by any enclosing tape, so a penalty
         on it can be differentiated with respect to D's weights."""
         with tf.GradientTape() as tape:
             tape.watch(images)
-            logits = self.discriminator(images, training=True)
+            logits, _ = self._discriminate(images, labels)
         # Sum over the batch: each logit depends on its own image only (as long as
         # D has no batch normalisation, which these penalties' papers also avoid).
         return tape.gradient(logits, images)
@@ -344,27 +413,25 @@ class GAN(keras.Model):
             'acc_fake': tf.reduce_mean(tf.cast(fake_logits < fake_bound, tf.float32)),
         }
 
-    def _train_generator(self, real):
+    def _train_generator(self, real, labels=None):
         """One G update on a fresh noise batch the size of `real`, the real images
-        of the last D update (used only by losses that compare with them)."""
+        of the last D update (used only by losses that compare with them), for
+        their `labels` (conditional only)."""
         # Watch G's weights only: the tape would otherwise also differentiate
         # with respect to D's weights, a wasted third of the backward pass.
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([v.value for v in self.generator.trainable_variables])
-            fake = self.generator(self.sample_noise(tf.shape(real)[0]), training=True)
-            fake_logits = self.discriminator(self._discriminator_input(fake), training=True)
+            fake = self._play(self.generator, self.sample_noise(tf.shape(real)[0]), labels)
+            fake_logits, fake_classes = self._discriminate(
+                self._discriminator_input(fake), labels)
             real_logits = None
             if 'real_logits' in self.gan_loss.generator_inputs:  # relativistic only
-                real_logits = self.discriminator(self._discriminator_input(real),
-                                                 training=True)
-            g_loss = self._g_loss(fake_logits,
-                                  **self._generator_inputs(fake, real_logits))
+                real_logits, _ = self._discriminate(self._discriminator_input(real),
+                                                    labels)
+            g_loss = self._g_loss(fake_logits, **self._loss_inputs(
+                self.gan_loss.generator_inputs, fake_images=fake, real_logits=real_logits,
+                fake_class_logits=fake_classes, labels=labels))
         return g_loss, self._descend(self.g_optimizer, tape, g_loss, self.generator)
-
-    def _generator_inputs(self, fake, real_logits):
-        """The extra tensors the loss's generator function names, by name."""
-        available = {'fake_images': fake, 'real_logits': real_logits}
-        return {name: available[name] for name in self.gan_loss.generator_inputs}
 
     def _update_ema(self):
         """ema <- decay * ema + (1 - decay) * weights, for every weight.

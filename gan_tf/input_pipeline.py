@@ -72,8 +72,9 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train'):
         f'--data_dir={data_dir} on a machine with network')
 
 
-def train_batches(data, batch_size, seed, start_step=0):
-    """Endless shuffled batches of float32 images in [-1, 1], prefetched.
+def train_batches(data, batch_size, seed, start_step=0, labels=False):
+    """Endless shuffled batches of float32 images in [-1, 1], prefetched; with
+    `labels`, (images, int32 labels) pairs, in the same order.
 
     The stream depends only on `seed` (and TF's global seed); `start_step` skips
     its first `start_step` batches, so a resumed run sees exactly the batches the
@@ -81,13 +82,22 @@ def train_batches(data, batch_size, seed, start_step=0):
     images; tf.data's own iterator checkpoints would instead store the whole
     shuffle buffer (the dataset itself, for MNIST) in every checkpoint.
     """
-    return (data.images.cache()
+    if labels and not data.num_classes:
+        raise UserError('this dataset has no class labels: train without --conditional')
+    if labels:
+        examples = data.examples.map(lambda e: (e['image'], tf.cast(e['label'], tf.int32)))
+
+        def scale(images, labels):
+            return to_unit_range(images), labels
+    else:
+        examples, scale = data.images, to_unit_range
+    return (examples.cache()
             .shuffle(min(data.num_examples, 100_000), seed=seed,
                      reshuffle_each_iteration=True)
             .repeat()
             .skip(start_step * batch_size)
             .batch(batch_size, drop_remainder=True)
-            .map(to_unit_range, num_parallel_calls=tf.data.AUTOTUNE)
+            .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
 
 

@@ -9,9 +9,9 @@ any logit value.
 
 The discriminator loss is called `discriminator(real_logits, fake_logits, **kw)`
 and the generator loss `generator(fake_logits, **kw)`, where `kw` holds exactly
-the tensors and hyperparameters the `Loss` entry names (`generator_inputs`,
-`discriminator_options`, `generator_options`): no hidden globals, and nothing
-computed that the loss does not use.
+the tensors and hyperparameters the `Loss` entry names (`discriminator_inputs`,
+`generator_inputs`, `discriminator_options`, `generator_options`): no hidden
+globals, and nothing computed that the loss does not use.
 """
 import dataclasses
 from typing import Callable, Optional
@@ -173,6 +173,38 @@ def relativistic_generator_loss(fake_logits, real_logits):
     return relativistic_discriminator_loss(fake_logits, real_logits)
 
 
+def class_cross_entropy(class_logits, labels):
+    """-E[log P(C = label | x)], P the softmax of `class_logits` [batch, classes]."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=labels, logits=class_logits))
+
+
+def acgan_discriminator_loss(real_logits, fake_logits, real_class_logits,
+                             fake_class_logits, labels, label_smoothing=0.0,
+                             aux_weight=1.0):
+    """-L_S - aux_weight * L_C: the minimax loss on real/fake, plus the class
+    cross-entropy on the real images and on the fakes, all of class `labels`.
+
+    Odena, Olah & Shlens 2017, "Conditional Image Synthesis with Auxiliary
+    Classifier GANs", section 3: D maximises L_S + L_C, where L_S is the log
+    likelihood of the right source (real or fake) and L_C of the right class,
+    on real and generated images alike. `aux_weight` 1 is the paper's.
+    """
+    return (minimax_discriminator_loss(real_logits, fake_logits, label_smoothing) +
+            aux_weight * (class_cross_entropy(real_class_logits, labels) +
+                          class_cross_entropy(fake_class_logits, labels)))
+
+
+def acgan_generator_loss(fake_logits, fake_class_logits, labels, aux_weight=1.0):
+    """-log D(G(z)) + aux_weight * the class cross-entropy of the fakes.
+
+    Odena et al. 2017: G maximises L_C - L_S; here -L_S is the non-saturating
+    -log D(G(z)) (Goodfellow et al. 2014, section 3), as in the paper's code.
+    """
+    return (non_saturating_generator_loss(fake_logits) +
+            aux_weight * class_cross_entropy(fake_class_logits, labels))
+
+
 def input_gradient_norms(gradients):
     """|grad_x D(x)|_2 per image, with the epsilon inside the square root."""
     axes = list(range(1, gradients.shape.rank))
@@ -207,8 +239,11 @@ class Loss:
     (GAN constructor arguments of the same name) each function takes as keywords.
     `generator_inputs`: tensors the generator loss takes as keywords besides the
     fake logits, computed only for losses that name them: 'real_logits' (D on a
-    real batch), 'fake_images' (G's output). A conditional loss (ACGAN) would add
-    its class logits and labels here, and `GAN` would learn to provide them.
+    real batch), 'fake_images' (G's output), 'fake_class_logits' (an auxiliary
+    classifier D's class logits for the fakes), 'labels' (the classes of the
+    real batch, which its fakes were generated for). `discriminator_inputs`: the
+    same for the discriminator loss: 'real_class_logits', 'fake_class_logits',
+    'labels'. A loss naming 'labels' needs a conditional GAN (`conditional`).
     """
     discriminator: Callable
     generator: Callable
@@ -225,7 +260,13 @@ class Loss:
     gradient_penalty: bool = False  # adds gp_weight * `gradient_penalty` to D's loss
     discriminator_options: tuple = ()
     generator_options: tuple = ()
+    discriminator_inputs: tuple = ()
     generator_inputs: tuple = ()
+
+    @property
+    def conditional(self):
+        """Whether the loss needs labels and D's class logits (ACGAN)."""
+        return 'labels' in self.discriminator_inputs + self.generator_inputs
 
 
 CROSS_ENTROPY_OPTIONS = ('label_smoothing',)
@@ -252,11 +293,16 @@ LOSSES = {
     'relativistic': Loss(relativistic_discriminator_loss, relativistic_generator_loss,
                          probabilities=False, boundary=None,
                          generator_inputs=('real_logits',)),
+    'acgan': Loss(acgan_discriminator_loss, acgan_generator_loss,
+                  discriminator_options=CROSS_ENTROPY_OPTIONS + ('aux_weight',),
+                  generator_options=('aux_weight',),
+                  discriminator_inputs=('real_class_logits', 'fake_class_logits', 'labels'),
+                  generator_inputs=('fake_class_logits', 'labels')),
 }
 
-# Options that only some losses use, and the value that means "off": setting one
-# for a loss that ignores it is a mistake worth an error (`check_options`).
-LOSS_SPECIFIC_OPTIONS = {'label_smoothing': 0.0, 'pt_weight': 0.0}
+# Options that only some losses use, and their default (for the first two, "off"):
+# setting one for a loss that ignores it is a mistake worth an error (`check_options`).
+LOSS_SPECIFIC_OPTIONS = {'label_smoothing': 0.0, 'pt_weight': 0.0, 'aux_weight': 1.0}
 
 
 def get(name):

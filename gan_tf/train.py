@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf import (artifacts, callbacks, evaluate, export, health, input_pipeline,
-                    models, report)
+                    losses, models, report)
 from gan_tf.errors import UserError, first_line
 from gan_tf.gan import GAN, OPTIONS
 from gan_tf.optimizers import FusedAdam
@@ -31,16 +31,22 @@ def dtype_policy(mixed_precision, gpu=None):
     return 'mixed_float16' if gpu else 'mixed_bfloat16'
 
 
-def build_gan(config, image_shape, policy=None):
-    """A compiled `GAN` for `config` and images of `image_shape`; `policy`: the
+def build_gan(config, image_shape, num_classes=0, policy=None):
+    """A compiled `GAN` for `config` and images of `image_shape`, in
+    `num_classes` classes (the dataset's; used with --conditional). `policy`: the
     players' dtype policy (None: `dtype_policy(config.mixed_precision)`)."""
+    if config.conditional and not num_classes:
+        raise UserError(f'--conditional: {config.dataset} has no class labels; train '
+                        'without --conditional, or choose a labelled dataset')
     policy = policy or dtype_policy(config.mixed_precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)  # what the players' layers are built with
     try:  # shapes an architecture cannot make, losses it cannot serve
         generator, discriminator = models.build(
             config.arch, image_shape, config.g_widths, config.d_widths,
-            spectral_norm=config.spectral_norm)
+            spectral_norm=config.spectral_norm,
+            num_classes=num_classes if config.conditional else 0,
+            auxiliary_classifier=losses.get(config.loss).conditional)
         # Every loss option and stabiliser is a Config field of the same name.
         gan = GAN(generator, discriminator, latent_dim=config.latent_dim,
                   noise=config.noise, d_steps=config.d_steps, seed=config.seed,
@@ -202,12 +208,14 @@ def train_and_evaluate(config):
                         f'{config.discriminator_steps} needs {images_per_step} images a step; '
                         f'{config.dataset} has {data.num_examples}: lower --batch_size')
 
-    gan = build_gan(config, data.image_shape)
+    gan = build_gan(config, data.image_shape, data.num_classes)
     # Only now, with the data and the model in hand, is an old run replaced.
     if not config.resume and os.path.isdir(run_dir):
         shutil.rmtree(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    fixed_noise = tf.Variable(gan.sample_noise(NUM_SAMPLES), trainable=False)
+    # Conditional grids: one row per class, one fixed z per column.
+    fixed_noise = tf.Variable(gan.sample_noise(
+        callbacks.CLASS_GRID_COLUMNS if gan.num_classes else NUM_SAMPLES), trainable=False)
     checkpoint = make_checkpoint(gan, fixed_noise=fixed_noise)
     manager = tf.train.CheckpointManager(
         checkpoint, os.path.join(run_dir, 'checkpoints'), max_to_keep=3)
@@ -216,11 +224,11 @@ def train_and_evaluate(config):
     start_step = int(gan.step)
     artifacts.write_config(os.path.join(run_dir, 'config.json'), config,
                            data_source=data.source, data_detail=data.detail,
-                           num_examples=data.num_examples,
+                           num_examples=data.num_examples, num_classes=data.num_classes,
                            image_shape=data.image_shape, started_at_step=start_step)
 
     batches = input_pipeline.train_batches(data, images_per_step, config.seed,
-                                           start_step)
+                                           start_step, labels=config.conditional)
     real = input_pipeline.to_unit_range(next(iter(data.images.batch(NUM_SAMPLES))))
     artifacts.save_grid(real, os.path.join(run_dir, 'real.png'))
     steps_per_epoch = data.num_examples // images_per_step
@@ -281,7 +289,8 @@ def train_and_evaluate(config):
         # The run's own export follows the run, --resume included.
         export.export_generator(gan.sampling_generator, config.latent_dim, config.noise,
                                 os.path.join(run_dir, 'export'),
-                                assets={'config.json': run_config})
+                                assets={'config.json': run_config},
+                                num_classes=gan.num_classes)
     report.write_report(run_dir)
     stopped = (' (stopped by --max_seconds)' if stop.stopped_by == 'max_seconds' else
                f' (stopped by --stop_on_collapse: {monitor.stop_reason})'

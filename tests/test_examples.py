@@ -26,3 +26,14 @@ def test_flagfile_example_trains(mnist_data_dir, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((tmp_path / 'mnist-mlp-non_saturating' / 'config.json').read_text())
     assert config['config']['epochs'] == 20 and config['config']['max_steps'] == 5
+
+
+def test_conditional_flagfile_is_a_valid_conditional_recipe():
+    from absl import flags
+
+    from gan_tf import main
+    flag_values = flags.FlagValues()
+    main.define_flags(flag_values)
+    flag_values(['gan_tf', f'--flagfile={os.path.join(REPO, "examples", "conditional.flags")}'])
+    config = main.config_from_flags(flag_values).validate()
+    assert config.conditional and config.arch == 'mlp' and config.dataset == 'fashion_mnist'

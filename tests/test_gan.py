@@ -55,8 +55,8 @@ def test_d_steps_discriminator_updates_per_generator_update(d_steps):
 def test_each_discriminator_step_sees_its_own_part_of_the_batch():
     gan = make_gan(d_steps=2)
     seen = []
-    gan._train_discriminator = lambda real: seen.append(real.numpy()) or {}
-    gan._train_generator = lambda real: (tf.constant(0.0), tf.constant(0.0))
+    gan._train_discriminator = lambda real, labels: seen.append(real.numpy()) or {}
+    gan._train_generator = lambda real, labels: (tf.constant(0.0), tf.constant(0.0))
     batch = real_batch(8)
     gan.train_step(batch)
     assert [s.shape[0] for s in seen] == [4, 4]

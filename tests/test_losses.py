@@ -137,6 +137,45 @@ def test_relativistic_losses_ignore_a_shift_of_every_logit():
         value(losses.relativistic_discriminator_loss, REAL, FAKE), rel=1e-6)
 
 
+REAL_CLASSES = [[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [1.0, 3.0, 0.5]]
+FAKE_CLASSES = [[0.0, 1.0, 0.0], [-2.0, 4.0, 1.0], [0.5, 0.5, 2.0]]
+LABELS = [0, 2, 1]
+
+
+def cross_entropy(logits, label):
+    """-log softmax(logits)[label]."""
+    return -math.log(math.exp(logits[label]) / sum(math.exp(l) for l in logits))
+
+
+def test_acgan_losses_add_the_class_cross_entropy_on_real_and_fake():
+    assert cross_entropy([0.0, 0.0, 0.0], 2) == pytest.approx(math.log(3))  # uniform
+    real_ce = mean([cross_entropy(l, y) for l, y in zip(REAL_CLASSES, LABELS)])
+    fake_ce = mean([cross_entropy(l, y) for l, y in zip(FAKE_CLASSES, LABELS)])
+    source = (-mean([math.log(sigmoid(l)) for l in REAL])
+              - mean([math.log(1 - sigmoid(l)) for l in FAKE]))
+    d_loss = losses.acgan_discriminator_loss(
+        tf.constant(REAL), tf.constant(FAKE), tf.constant(REAL_CLASSES),
+        tf.constant(FAKE_CLASSES), tf.constant(LABELS), aux_weight=0.5)
+    assert float(d_loss) == pytest.approx(source + 0.5 * (real_ce + fake_ce), rel=1e-6)
+    g_loss = losses.acgan_generator_loss(tf.constant(FAKE), tf.constant(FAKE_CLASSES),
+                                         tf.constant(LABELS), aux_weight=0.5)
+    assert float(g_loss) == pytest.approx(
+        -mean([math.log(sigmoid(l)) for l in FAKE]) + 0.5 * fake_ce, rel=1e-6)
+
+
+def test_acgan_without_its_class_term_is_the_non_saturating_pair():
+    classes = tf.constant(FAKE_CLASSES), tf.constant(LABELS)
+    assert float(losses.acgan_discriminator_loss(
+        tf.constant(REAL), tf.constant(FAKE), tf.constant(REAL_CLASSES), *classes,
+        aux_weight=0.0)) == pytest.approx(value(losses.minimax_discriminator_loss,
+                                                REAL, FAKE), rel=1e-6)
+    assert float(losses.acgan_generator_loss(tf.constant(FAKE), *classes,
+                                             aux_weight=0.0)) == pytest.approx(
+        value(losses.non_saturating_generator_loss, FAKE), rel=1e-6)
+    assert losses.get('acgan').conditional
+    assert not any(losses.get(n).conditional for n in losses.LOSSES if n != 'acgan')
+
+
 def test_gradient_penalty_and_r1_from_known_input_gradients():
     # A linear critic D(x) = w.x has input gradient w at every x.
     w = np.array([[0.6, -0.8, 1.2], [0.0, 0.0, 3.0]], np.float32)  # |w| = 1.72, 3
@@ -156,10 +195,14 @@ def test_gradient_penalty_has_a_finite_gradient_at_a_zero_input_gradient():
     assert np.all(np.isfinite(tape.gradient(penalty, gradients).numpy()))
 
 
-def generator_inputs(loss, real):
-    """The extra keyword tensors `loss`'s generator function declares."""
-    available = {'real_logits': real, 'fake_images': tf.ones([3, 2, 2, 1])}
-    return {name: available[name] for name in loss.generator_inputs}
+def inputs(names, real):
+    """The extra keyword tensors a loss function declares (`names`), for a batch
+    the size of `real`."""
+    n = int(tf.size(real))
+    available = {'real_logits': real, 'fake_images': tf.ones([n, 2, 2, 1]),
+                 'real_class_logits': tf.zeros([n, 4]),
+                 'fake_class_logits': tf.zeros([n, 4]), 'labels': tf.range(n) % 4}
+    return {name: available[name] for name in names}
 
 
 @pytest.mark.parametrize('name', sorted(losses.LOSSES))
@@ -168,8 +211,8 @@ def test_losses_and_gradients_stay_finite_for_extreme_logits(name):
     real = tf.Variable([-1e4, 1e4, 80.0])
     fake = tf.Variable([1e4, -1e4, -80.0])
     with tf.GradientTape() as tape:
-        total = (loss.discriminator(real, fake) +
-                 loss.generator(fake, **generator_inputs(loss, real)))
+        total = (loss.discriminator(real, fake, **inputs(loss.discriminator_inputs, real)) +
+                 loss.generator(fake, **inputs(loss.generator_inputs, real)))
     gradients = tape.gradient(total, [real, fake])
     assert np.isfinite(float(total))
     assert all(g is None or np.all(np.isfinite(g.numpy())) for g in gradients)
@@ -181,8 +224,8 @@ def test_each_player_gains_by_moving_the_logits_its_own_way(name):
     loss = losses.get(name)
     real, fake = tf.Variable([0.3, 0.6]), tf.Variable([0.2, 0.4])  # inside every margin
     with tf.GradientTape(persistent=True) as tape:
-        d_loss = loss.discriminator(real, fake)
-        g_loss = loss.generator(fake, **generator_inputs(loss, real))
+        d_loss = loss.discriminator(real, fake, **inputs(loss.discriminator_inputs, real))
+        g_loss = loss.generator(fake, **inputs(loss.generator_inputs, real))
     d_real, d_fake = tape.gradient(d_loss, [real, fake])
     assert np.all(d_real.numpy() < 0) and np.all(d_fake.numpy() > 0)
     assert np.all(tape.gradient(g_loss, fake).numpy() < 0)
@@ -217,6 +260,8 @@ def test_options_a_loss_would_ignore_are_rejected():
         losses.check_options('wasserstein', label_smoothing=0.1)
     with pytest.raises(ValueError, match='pt_weight=0.5: .*energy'):
         losses.check_options('hinge', pt_weight=0.5)
+    with pytest.raises(ValueError, match='aux_weight=2.0: no effect .*acgan'):
+        losses.check_options('hinge', aux_weight=2.0)
 
 
 def test_unknown_loss_lists_the_choices():

@@ -25,7 +25,8 @@ def test_pair_trains_and_leaves_every_artifact(arch, loss, mnist_data_dir, tmp_p
     # dcgan's batch-normalised D cannot take wgan_gp's penalty (refused, see
     # test_bad_input.py); spectral normalisation replaces its batch norm.
     spectral_norm = arch == 'dcgan' and LOSSES[loss].gradient_penalty
-    config = Config(arch=arch, loss=loss, spectral_norm=spectral_norm, dataset='mnist',
+    config = Config(arch=arch, loss=loss, spectral_norm=spectral_norm,
+                    conditional=LOSSES[loss].conditional, dataset='mnist',
                     data_dir=mnist_data_dir, out_dir=str(tmp_path), batch_size=16,
                     max_steps=4, log_every=2, sample_every=2, checkpoint_every=2,
                     eval_every=0, health_classes=False, seed=0)

@@ -29,7 +29,7 @@ def test_without_mixed_precision_everything_is_float32():
 def test_mixed_precision_computes_in_16_bits_and_returns_float32(arch, gpu):
     policy = train.dtype_policy(True, gpu=gpu)
     assert policy == ('mixed_float16' if gpu else 'mixed_bfloat16')
-    gan = train.build_gan(Config(arch=arch, mixed_precision=True), IMAGE_SHAPE, policy)
+    gan = train.build_gan(Config(arch=arch, mixed_precision=True), IMAGE_SHAPE, policy=policy)
     assert keras.config.dtype_policy().name == 'float32'  # the global one restored
     assert gan.generator.compute_dtype == policy.removeprefix('mixed_')
     # Weights stay float32, so small updates are not rounded away.
@@ -45,7 +45,8 @@ def test_mixed_precision_computes_in_16_bits_and_returns_float32(arch, gpu):
 @pytest.mark.parametrize('gpu', [False, True], ids=['cpu-bfloat16', 'gpu-float16'])
 def test_mixed_precision_trains(gpu):
     config = Config(mixed_precision=True, batch_size=32)
-    gan = train.build_gan(config, IMAGE_SHAPE, train.dtype_policy(True, gpu=gpu))
+    gan = train.build_gan(config, IMAGE_SHAPE,
+                          policy=train.dtype_policy(True, gpu=gpu))
     before = [v.numpy().copy() for v in gan.generator.trainable_variables]
     for _ in range(5):
         metrics = gan.train_step(real_batch())
@@ -57,7 +58,7 @@ def test_mixed_precision_trains(gpu):
 
 def test_loss_scaling_skips_a_step_whose_float16_gradient_overflows():
     gan = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE,
-                          train.dtype_policy(True, gpu=True))
+                          policy=train.dtype_policy(True, gpu=True))
     gan.train_step(real_batch())
     gan.g_optimizer.dynamic_scale.assign(2.0 ** 100)  # float16 overflows at 65504
     before = [v.numpy().copy() for v in gan.generator.trainable_variables]
@@ -78,12 +79,12 @@ def test_loss_scaling_skips_a_step_whose_float16_gradient_overflows():
 
 def test_loss_scaled_checkpoint_resumes(tmp_path):
     policy = train.dtype_policy(True, gpu=True)
-    gan = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE, policy)
+    gan = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE, policy=policy)
     for _ in range(3):
         gan.train_step(real_batch())
     path = train.make_checkpoint(gan).save(str(tmp_path / 'ckpt'))
     restored = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE,
-                               policy)
+                               policy=policy)
     train.make_checkpoint(restored).restore(path).assert_existing_objects_matched()
     assert int(restored.step) == 3
     assert float(restored.g_optimizer.dynamic_scale) == float(gan.g_optimizer.dynamic_scale)
@@ -118,3 +119,14 @@ def test_mixed_precision_run_exports_float32_images(mnist_data_dir, tmp_path):
     assert images.dtype == tf.float32 and images.shape == (3, 28, 28, 1)
     assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
     assert os.path.exists(run_dir / 'samples' / 'step_000030.png')
+
+
+@pytest.mark.parametrize('loss', ['non_saturating', 'acgan'])
+def test_mixed_precision_conditional_players_return_float32(loss):
+    gan = train.build_gan(Config(mixed_precision=True, conditional=True, loss=loss),
+                          IMAGE_SHAPE, num_classes=10)
+    labels = tf.constant([0, 3, 9])
+    images = gan.generator(gan.sample_noise(3), labels)
+    logits, class_logits = gan._discriminate(images, labels)
+    assert images.dtype == logits.dtype == 'float32'
+    assert class_logits is None if loss != 'acgan' else class_logits.dtype == 'float32'

@@ -10,11 +10,13 @@ Discriminators that can be spectrally normalised (Miyato et al. 2018) also take
 `spectral_norm=False`; all built-in ones do, and sagan's always is.
 Adding an architecture means writing its two classes and one `ARCHITECTURES` entry,
 or, from outside the package, calling `register` before the flags are defined.
+`num_classes` makes any pair class-conditional (`conditional.py`); its
+discriminator then needs `features` and `to_logit`, as the built-in ones have.
 """
 import dataclasses
 import inspect
 
-from gan_tf.models import dcgan, maxout, mlp, sagan
+from gan_tf.models import conditional, dcgan, maxout, mlp, sagan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,11 +40,14 @@ def register(name, generator, discriminator):
     ARCHITECTURES[name] = Architecture(generator, discriminator)
 
 
-def build(arch, image_shape, g_widths=None, d_widths=None, spectral_norm=False):
+def build(arch, image_shape, g_widths=None, d_widths=None, spectral_norm=False,
+          num_classes=0, auxiliary_classifier=False):
     """Returns (generator, discriminator) of architecture `arch` for `image_shape`.
 
     `spectral_norm`: spectrally normalise the discriminator. Passed on only when
     set, so registered discriminators without that argument keep working.
+    `num_classes`: if set, the class-conditional pair (`conditional.conditional`),
+    its discriminator an auxiliary classifier if `auxiliary_classifier` (ACGAN).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f'unknown architecture {arch!r}; choose one of: '
@@ -53,5 +58,8 @@ def build(arch, image_shape, g_widths=None, d_widths=None, spectral_norm=False):
         if 'spectral_norm' not in inspect.signature(entry.discriminator).parameters:
             raise ValueError(f'architecture {arch!r} has no spectral_norm option')
         d_options['spectral_norm'] = True
-    return (entry.generator(image_shape, widths=g_widths or None),
+    pair = (entry.generator(image_shape, widths=g_widths or None),
             entry.discriminator(image_shape, widths=d_widths or None, **d_options))
+    if num_classes:
+        return conditional.conditional(*pair, num_classes, auxiliary_classifier)
+    return pair

@@ -150,6 +150,11 @@ class DCGANDiscriminator(keras.Model):
                           if self.self_attention else None)
 
     def call(self, images, training=False):
+        return float32(self.to_logit(self.features(images, training),
+                                     training=training)[:, 0])
+
+    def features(self, images, training=False):
+        """The last block's feature map, flattened [batch, h * w * widths[-1]]."""
         x = images
         for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             x = conv(x, training=training)
@@ -158,7 +163,7 @@ class DCGANDiscriminator(keras.Model):
             x = self.activation(x)
             if self.attention is not None and i == self.attention_at:
                 x = self.attention(x, training=training)
-        return float32(self.to_logit(self.flatten(x), training=training)[:, 0])
+        return self.flatten(x)
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,

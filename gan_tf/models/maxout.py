@@ -85,10 +85,15 @@ class MaxoutDiscriminator(keras.Model):
         self.to_logit = spectral(layers.Dense(1), spectral_norm)
 
     def call(self, images, training=False):
+        return float32(self.to_logit(self.features(images, training),
+                                     training=training)[:, 0])
+
+    def features(self, images, training=False):
+        """The last maxout layer's output [batch, widths[-1]], before `to_logit`."""
         x = self.input_dropout(self.flatten(images), training=training)
         for maxout in self.hidden:
             x = self.hidden_dropout(maxout(x, training=training), training=training)
-        return float32(self.to_logit(x, training=training)[:, 0])
+        return x
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,

@@ -52,11 +52,16 @@ class MLPDiscriminator(keras.Model):
         self.to_logit = spectral(layers.Dense(1), spectral_norm)
 
     def call(self, images, training=False):
+        return float32(self.to_logit(self.features(images, training),
+                                     training=training)[:, 0])
+
+    def features(self, images, training=False):
+        """The last hidden layer's output [batch, widths[-1]], before `to_logit`."""
         x = self.flatten(images)
         for dense in self.hidden:
             x = self.dropout(self.activation(dense(x, training=training)),
                              training=training)
-        return float32(self.to_logit(x, training=training)[:, 0])
+        return x
 
     def get_config(self):
         return {**super().get_config(), 'image_shape': self.image_shape,
