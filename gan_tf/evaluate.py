@@ -367,8 +367,10 @@ class Evaluator:
             self.real_inception = inception.real_statistics(
                 dataset, real_images, _cache_dir(cache_dir, data_dir))
 
-    def score(self, samples, kid_subsets=100):
-        """A dict of every metric for `samples`, images in [-1, 1], NHWC."""
+    def score(self, samples, kid_subsets=100, labels=None):
+        """A dict of every metric for `samples`, images in [-1, 1], NHWC.
+        `labels`: the classes a conditional generator was asked for, one per
+        sample; adds `label_accuracy`, the share the classifier puts in them."""
         samples = np.asarray(samples, np.float32)
         if len(samples) < 6:  # k=5 neighbours among the samples, plus itself
             raise UserError(f'{len(samples)} samples: need at least 6 to score')
@@ -406,6 +408,9 @@ class Evaluator:
             'class_shares': [round(float(s), 4) for s in shares],
             'classifier_test_accuracy': self.info['test_accuracy'],
         }
+        if labels is not None:
+            result['label_accuracy'] = float(np.mean(probabilities.argmax(1) ==
+                                                     np.asarray(labels)))
         if self.inception:
             result['inception_fid'] = _frechet(
                 *_gaussian(self.inception.features(samples)), *self.real_inception)
@@ -413,13 +418,14 @@ class Evaluator:
 
 
 def evaluate_samples(samples, dataset, data_dir='', manual_dir='', cache_dir='',
-                     inception=None):
+                     inception=None, labels=None):
     """Scores `samples` (images in [-1, 1], NHWC) against `dataset`'s test split.
 
     `inception`: an `Inception` to add `inception_fid`. For many calls, keep an
     `Evaluator` instead: this loads the classifier and real data every time.
     """
-    return Evaluator(dataset, data_dir, manual_dir, cache_dir, inception).score(samples)
+    return Evaluator(dataset, data_dir, manual_dir, cache_dir, inception).score(
+        samples, labels=labels)
 
 
 # ------------------------------------------------------------ sample sources
@@ -455,8 +461,9 @@ class Checkpointed:
                             f'directory {run_dir} ({e.strerror})') from None
         config = record['config']
         self.latent_dim, self.noise_kind = config['latent_dim'], config['noise']
+        self.num_classes = record.get('num_classes', 0) if config.get('conditional') else 0
         self.generator = self._restore(prefix, config, record['image_shape'],
-                                       record.get('num_classes', 0))
+                                       self.num_classes)
         self.prefix = prefix
 
     @staticmethod
@@ -490,10 +497,14 @@ class Checkpointed:
         return noise_from_seed(self.noise_kind, num, self.latent_dim, seed)
 
     def sample(self, num, seed=0, batch_size=1000):
-        """`num` images for `seed`: the same as the run's export gives for it."""
+        """`num` images for `seed`: the same as the run's export gives for it
+        (conditional: image i of class i % num_classes)."""
         z = self.noise(num, seed)
-        return np.concatenate([self.generator(z[i:i + batch_size], training=False).numpy()
-                               for i in range(0, num, batch_size)])
+        labels = [np.arange(num) % self.num_classes] if self.num_classes else []
+        return np.concatenate([
+            self.generator(z[i:i + batch_size], *[l[i:i + batch_size] for l in labels],
+                           training=False).numpy()
+            for i in range(0, num, batch_size)])
 
 
 # --------------------------------------------------------------------- the CLI
@@ -501,7 +512,8 @@ class Checkpointed:
 HINTS = {**dict.fromkeys(('fid', 'kid', 'class_kl', 'inception_fid'), 'lower is better'),
          **dict.fromkeys(('precision', 'recall', 'coverage', 'classes_covered',
                           'classifier_score', 'confident'), 'higher is better'),
-         'density': 'about 1 for real data'}
+         'density': 'about 1 for real data',
+         'label_accuracy': 'higher is better (share of the class asked for)'}
 
 
 def format_table(result):
@@ -534,15 +546,18 @@ def main(argv):
                          f'--samples (got {", ".join("--" + s for s in sources) or "none"})')
     try:
         weights = inception_weights_path(FLAGS.inception_weights)
-        if FLAGS.export_dir:
-            samples = sample.Exported(FLAGS.export_dir).sample(FLAGS.num, FLAGS.seed)
-        elif FLAGS.checkpoint:
-            samples = Checkpointed(FLAGS.checkpoint).sample(FLAGS.num, FLAGS.seed)
-        else:
+        labels = None  # conditional sources draw image i of class i % classes
+        if FLAGS.samples:
             samples = np.load(FLAGS.samples)
+        else:
+            source = (sample.Exported(FLAGS.export_dir) if FLAGS.export_dir else
+                      Checkpointed(FLAGS.checkpoint))
+            samples = source.sample(FLAGS.num, FLAGS.seed)
+            if source.num_classes:
+                labels = np.arange(FLAGS.num) % source.num_classes
         inception = Inception(weights, FLAGS.inception_size) if weights else None
         result = evaluate_samples(samples, FLAGS.dataset, FLAGS.data_dir,
-                                  FLAGS.manual_dir, inception=inception)
+                                  FLAGS.manual_dir, inception=inception, labels=labels)
     except (UserError, OSError, ValueError) as e:
         raise SystemExit(f'error: {e}') from None
     print(f'{result["samples"]} samples from --{sources[0]}={FLAGS[sources[0]].value} '

@@ -289,3 +289,25 @@ def test_conditional_with_an_architecture_without_features_is_one_clear_line(
     assert error == ('error: Plain cannot be made conditional: it needs a '
                      '`features(images, training)` method and a `to_logit` layer (see '
                      'gan_tf.models.conditional); train it without --conditional')
+
+
+@pytest.mark.parametrize('source', ['export_dir', 'checkpoint'])
+def test_evaluate_scores_the_requested_classes_of_a_conditional_run(
+        source, conditional_run, mnist_data_dir, tmp_path):
+    run_dir = conditional_run('mlp')
+    path = run_dir / 'export' if source == 'export_dir' else run_dir
+    result = subprocess.run(
+        [sys.executable, '-m', 'gan_tf.evaluate', f'--{source}={path}', '--num=200',
+         '--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--json={tmp_path}/r.json'],
+        capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 'label_accuracy' in result.stdout
+    # The share of the 200 samples, image i asked for class i % 10, that the
+    # judging classifier puts in the class asked for.
+    images = tf.saved_model.load(str(run_dir / 'export')).signatures['serving_default'](
+        z=evaluate.Checkpointed(str(run_dir)).noise(200, 0),
+        labels=tf.constant(np.arange(200) % 10, tf.int32))['images'].numpy()
+    classifier, _ = evaluate.load_classifier('mnist', mnist_data_dir)
+    expected = np.mean(classifier.predict(images, verbose=0).argmax(1) == np.arange(200) % 10)
+    assert json.load(open(tmp_path / 'r.json'))['label_accuracy'] == pytest.approx(
+        expected, abs=0.011)  # at most 2 of 200 borderline images may differ
