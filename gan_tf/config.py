@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Optional
 
-from gan_tf import gan, losses, models
+from gan_tf import distribute, gan, losses, models
 from gan_tf.errors import UserError
 
 
@@ -102,7 +102,9 @@ class Config:
                                           'samples and export, after this much '
                                           'training time in this process.',
                                           lower_bound=0, setting=True)
-    batch_size: int = option(64, 'Images per discriminator step.', lower_bound=1)
+    batch_size: int = option(64, 'Images per discriminator step: the global batch, '
+                             'split evenly between the replicas of --strategy.',
+                             lower_bound=1)
     d_steps: Optional[int] = option(None, 'Discriminator updates per generator '
                                     "update, each on its own batch (none: the "
                                     "loss's own: 5 for wasserstein and wgan_gp, "
@@ -111,6 +113,12 @@ class Config:
     lr_d: float = option(2e-4, 'Discriminator Adam learning rate.', lower_bound=0)
     beta1: float = option(0.5, 'Adam beta_1 for both players.', lower_bound=0)
     seed: int = option(0, 'Random seed: weights, noise, data order.')
+    strategy: str = option('auto', 'tf.distribute strategy: default (one device), '
+                           'mirrored (every GPU of this machine, else every logical '
+                           'CPU device), multi_worker (several machines, from '
+                           'TF_CONFIG; see BUILD.md) or auto (mirrored when more '
+                           'than one GPU is visible, else default).',
+                           choices=distribute.STRATEGIES, setting=True)
 
     # Where results go.
     out_dir: str = option('out', 'Parent folder of run directories.', setting=True)
@@ -192,6 +200,13 @@ class Config:
             bound = field.metadata['lower_bound']
             if bound is not None and value is not None and value < bound:
                 raise UserError(f'--{field.name}={value}: must be at least {bound}')
+        if self.strategy == 'multi_worker':
+            # Each worker would decide alone, and stop at its own step.
+            for name in ('max_seconds', 'stop_on_collapse'):
+                if getattr(self, name):
+                    raise UserError(f'--{name} cannot stop every worker at the same '
+                                    'step under --strategy=multi_worker: use '
+                                    '--max_steps instead')
         try:  # ranges and combinations of the loss options
             gan.check_options(self.loss, self.d_steps,
                               **{name: getattr(self, name) for name in gan.OPTIONS})
