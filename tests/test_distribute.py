@@ -207,7 +207,6 @@ MULTI_WORKER_FLAGS = ['--run_name=mw', '--batch_size=32', '--log_every=5',
                       '--nohealth_classes', '--g_widths=64,128', '--d_widths=128,64']
 
 
-@pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes(mnist_data_dir,
                                                               tmp_path):
     chief_out, worker_out = tmp_path / 'chief', tmp_path / 'worker'
@@ -236,7 +235,6 @@ def test_two_workers_train_together_and_only_the_chief_writes(mnist_data_dir,
     assert 'step 12 of 12' in resumed.stdout
 
 
-@pytest.mark.slow
 def test_a_worker_that_dies_is_reported_by_the_other(mnist_data_dir, tmp_path):
     out = tmp_path / 'out'
     flags = [f'--data_dir={mnist_data_dir}', '--max_steps=100000', '--noexport',
