@@ -9,10 +9,13 @@ back through them: every transformation here is differentiable in the images.
 Images are [batch, height, width, channels] in [-1, 1]. `translation` and
 `cutout` keep that range (they fill with 0, mid-grey); `color` may leave it, as
 in the paper: clipping would cut D's gradient to G at saturated pixels.
-Randomness comes from a `keras.random.SeedGenerator`, so runs are reproducible.
+Randomness comes from a `keras.random.SeedGenerator`, so runs are reproducible
+(through `gan_tf.distribute.draw`: each replica transforms its own images).
 """
 import keras
 import tensorflow as tf
+
+from gan_tf.distribute import draw
 
 
 def color(images, seed):
@@ -20,13 +23,14 @@ def color(images, seed):
     contrast scale in [0.5, 1.5). The paper's `rand_brightness`, `rand_saturation`,
     `rand_contrast` (saturation does nothing to a one-channel image)."""
     batch = tf.shape(images)[0]
-    images = images + keras.random.uniform([batch, 1, 1, 1], -0.5, 0.5, seed=seed)
+    images = images + draw(keras.random.uniform, [batch, 1, 1, 1], -0.5, 0.5,
+                           seed=seed)
     mean = tf.reduce_mean(images, axis=3, keepdims=True)
-    images = (images - mean) * keras.random.uniform([batch, 1, 1, 1], 0.0, 2.0,
-                                                    seed=seed) + mean
+    images = (images - mean) * draw(keras.random.uniform, [batch, 1, 1, 1], 0.0,
+                                    2.0, seed=seed) + mean
     mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
-    return (images - mean) * keras.random.uniform([batch, 1, 1, 1], 0.5, 1.5,
-                                                  seed=seed) + mean
+    return (images - mean) * draw(keras.random.uniform, [batch, 1, 1, 1], 0.5, 1.5,
+                                  seed=seed) + mean
 
 
 def translation(images, seed, ratio=0.125):
@@ -39,7 +43,7 @@ def translation(images, seed, ratio=0.125):
         # Row i of image b's matrix picks source pixel i - shift[b]; tf.one_hot
         # gives an all-zero row where that falls outside the image: zero fill.
         limit = int(size * ratio + 0.5)
-        shift = keras.random.randint([batch, 1], -limit, limit + 1, seed=seed)
+        shift = draw(keras.random.randint, [batch, 1], -limit, limit + 1, seed=seed)
         return tf.one_hot(tf.range(size)[None, :] - shift, size, dtype=images.dtype)
 
     # A matmul with one-hot matrices is differentiable in the images, like the
@@ -57,7 +61,7 @@ def cutout(images, seed, ratio=0.5):
     def inside(size):
         """[batch, size]: 1 where the pixel lies in the cut-out band."""
         cut = int(size * ratio + 0.5)
-        start = keras.random.randint([batch, 1], 0, size, seed=seed) - cut // 2
+        start = draw(keras.random.randint, [batch, 1], 0, size, seed=seed) - cut // 2
         position = tf.range(size)[None, :]
         return tf.cast((position >= start) & (position < start + cut), images.dtype)
 

@@ -5,6 +5,8 @@ Prints images/second of the compiled training step, the FLOP/s that implies
 float32 2048x2048 matmul FLOP/s measured in the same run, as a yardstick.
 Timings alternate between the two and keep each one's best repeat, so a busy
 machine slows both alike. It accepts every training flag (arch, loss, widths...).
+`--replicas=N` also times the step under MirroredStrategy over N replicas, with
+`--batch_size` the global batch, and prints the speed-up over one device.
 """
 import time
 
@@ -20,6 +22,9 @@ flags.DEFINE_bool('profile', False, 'Also print where the step spends its time, 
 flags.DEFINE_bool('pipeline', False, 'Also time the input pipeline (gan_tf.'
                   'input_pipeline.train_batches) on --dataset, which must be '
                   'prepared or in --manual_dir; --image_shape is then its shape.')
+flags.DEFINE_integer('replicas', 1, 'Also time the step under MirroredStrategy '
+                     'over this many replicas: GPUs where that many are visible, '
+                     'else logical CPU devices split from the CPU.', lower_bound=1)
 FLAGS = flags.FLAGS
 
 
@@ -89,16 +94,40 @@ def pipeline_images_per_second(data, batch_size, batches=200):
     return batches * batch_size / (time.perf_counter() - start)
 
 
-def benchmark(config, image_shape, steps, repeats, profile=False):
+def replica_devices(count):
+    """`count` device names for MirroredStrategy: GPUs where that many are
+    visible, else the CPU split into `count` logical devices (which has to
+    happen before TensorFlow initialises its devices)."""
+    import tensorflow as tf
+    if len(tf.config.list_physical_devices('GPU')) >= count:
+        return [f'/gpu:{i}' for i in range(count)]
+    tf.config.set_logical_device_configuration(
+        tf.config.list_physical_devices('CPU')[0],
+        [tf.config.LogicalDeviceConfiguration()] * count)
+    return [f'/cpu:{i}' for i in range(count)]
+
+
+def benchmark(config, image_shape, steps, repeats, profile=False, strategy=None):
     """Returns a dict of measurements for `config`'s training step (with its
-    --mixed_precision and --jit_compile)."""
+    --mixed_precision and --jit_compile), on one device or, given `strategy`, on
+    each of its replicas (`--batch_size` being the global batch, as in training)."""
     import tensorflow as tf
 
     from gan_tf import train
-    gan = train.build_gan(config, image_shape)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        gan = train.build_gan(config, image_shape)
     batch = tf.random.uniform(
         (config.batch_size * config.discriminator_steps, *image_shape), -1, 1)
-    train_step = tf.function(gan.train_step, jit_compile=config.jit_compile)
+    if strategy.num_replicas_in_sync == 1:
+        train_step = tf.function(gan.train_step, jit_compile=config.jit_compile)
+    else:  # each replica its share of the batch, as `fit` would hand it
+        batch = next(iter(strategy.experimental_distribute_dataset(
+            tf.data.Dataset.from_tensor_slices(batch).batch(len(batch)))))
+        train_step = tf.function(
+            lambda x: strategy.experimental_local_results(
+                strategy.run(gan.train_step, args=(x,))),
+            jit_compile=config.jit_compile)
     n = 2048
     # The float32 matmul is the yardstick; with mixed precision, also the
     # matmul in the players' compute dtype, the rate their matmuls could reach.
@@ -132,6 +161,7 @@ def main(argv):
     del argv
     config = cli.config_from_flags()
     image_shape = tuple(int(d) for d in FLAGS.image_shape)
+    devices = replica_devices(FLAGS.replicas) if FLAGS.replicas > 1 else None
     data = None
     if FLAGS.pipeline:
         from gan_tf import input_pipeline
@@ -159,6 +189,16 @@ def main(argv):
             data, config.batch_size * config.discriminator_steps)
         print(f'input pipeline:   {rate:8.0f} images/second, '
               f'{rate / result["images_per_second"]:.0f} times the step\'s')
+    if devices:
+        import tensorflow as tf
+        mirrored = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats,
+                             strategy=tf.distribute.MirroredStrategy(devices))
+        print(f'{FLAGS.replicas} replicas ({", ".join(devices)}), MirroredStrategy, '
+              f'global batch {config.batch_size}:')
+        print(f'  step:           {mirrored["step_ms"]:8.2f} ms')
+        print(f'  images/second:  {mirrored["images_per_second"]:8.0f}, '
+              f'{mirrored["images_per_second"] / result["images_per_second"]:.2f} '
+              'times one device\'s')
     if result['profile_ms']:
         print('time by op type, ms per step, summed over executor threads:')
         for op_type, ms in result['profile_ms'].most_common(12):

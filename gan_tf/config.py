@@ -7,7 +7,7 @@ import dataclasses
 import json
 from typing import Optional
 
-from gan_tf import gan, losses, models
+from gan_tf import distribute, gan, losses, models
 from gan_tf.errors import UserError
 
 
@@ -107,7 +107,9 @@ class Config:
                                           'samples and export, after this much '
                                           'training time in this process.',
                                           lower_bound=0, setting=True)
-    batch_size: int = option(64, 'Images per discriminator step.', lower_bound=1)
+    batch_size: int = option(64, 'Images per discriminator step: the global batch, '
+                             'split evenly between the replicas of --strategy.',
+                             lower_bound=1)
     d_steps: Optional[int] = option(None, 'Discriminator updates per generator '
                                     "update, each on its own batch (none: the "
                                     "loss's own: 5 for wasserstein and wgan_gp, "
@@ -116,6 +118,12 @@ class Config:
     lr_d: float = option(2e-4, 'Discriminator Adam learning rate.', lower_bound=0)
     beta1: float = option(0.5, 'Adam beta_1 for both players.', lower_bound=0)
     seed: int = option(0, 'Random seed: weights, noise, data order.')
+    strategy: str = option('auto', 'tf.distribute strategy: default (one device), '
+                           'mirrored (every GPU of this machine, else every logical '
+                           'CPU device), multi_worker (several machines, from '
+                           'TF_CONFIG; see BUILD.md) or auto (mirrored when more '
+                           'than one GPU is visible, else default).',
+                           choices=distribute.STRATEGIES, setting=True)
 
     # How the step computes.
     mixed_precision: bool = option(False, 'Compute in 16-bit floats, weights kept '
@@ -208,6 +216,13 @@ class Config:
                 raise UserError(f'--{field.name}={value}: must be at least {bound}')
         if losses.get(self.loss).conditional and not self.conditional:
             raise UserError(f'--loss={self.loss} needs class labels: add --conditional')
+        if self.strategy == 'multi_worker':
+            # Each worker would decide alone, and stop at its own step.
+            for name in ('max_seconds', 'stop_on_collapse'):
+                if getattr(self, name):
+                    raise UserError(f'--{name} cannot stop every worker at the same '
+                                    'step under --strategy=multi_worker: use '
+                                    '--max_steps instead')
         try:  # ranges and combinations of the loss options
             gan.check_options(self.loss, self.d_steps,
                               **{name: getattr(self, name) for name in gan.OPTIONS})

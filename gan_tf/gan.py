@@ -4,14 +4,17 @@ import functools
 import keras
 import tensorflow as tf
 
-from gan_tf import augment, losses
+from gan_tf import augment, distribute, losses
 
 NOISE_KINDS = ('normal', 'uniform')
 # What every step reports: the players' losses, D's mean score on real (D(x)) and
 # fake (D(G(z))) images, D's accuracy on each, and the global norm of each
 # player's gradient (a vanishing generator gradient is a failure to watch for).
 # d_loss is the loss alone, without penalties (so -d_loss of a Wasserstein critic
-# stays its distance estimate); d_grad_norm is of everything D descends.
+# stays its distance estimate); d_grad_norm is of everything D descends. Under a
+# tf.distribute strategy each is the mean over replicas, and a gradient norm is
+# then the mean of each replica's norm for its share of the batch (a smaller
+# batch's gradient is noisier: it reads somewhat higher than one device's).
 METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake',
            'd_grad_norm', 'g_grad_norm')
 # Training options beyond the loss's name: `GAN` keywords and `Config` fields of
@@ -247,8 +250,9 @@ class GAN(keras.Model):
 
     @property
     def step(self):
-        """Training steps taken so far (one generator update each)."""
-        return self.g_optimizer.iterations
+        """Training steps taken so far (one generator update each), as a tensor:
+        `int(gan.step)` works under a tf.distribute strategy too."""
+        return tf.convert_to_tensor(self.g_optimizer.iterations)
 
     def call(self, z, labels=None, training=False):
         """Images from noise `z`; conditional: of classes `labels`, by default
@@ -286,8 +290,9 @@ class GAN(keras.Model):
         """`batch_size` latent vectors, standard normal or uniform in [-1, 1]."""
         shape = (batch_size, self.latent_dim)
         if self.noise == 'uniform':
-            return keras.random.uniform(shape, -1.0, 1.0, seed=self.seed_generator)
-        return keras.random.normal(shape, seed=self.seed_generator)
+            return distribute.draw(keras.random.uniform, shape, -1.0, 1.0,
+                                   seed=self.seed_generator)
+        return distribute.draw(keras.random.normal, shape, seed=self.seed_generator)
 
     def train_step(self, data):
         real, labels = self._real_batch(data)
@@ -304,7 +309,7 @@ class GAN(keras.Model):
         if self.ema_generator is not None:
             self._update_ema()
         self._track(metrics)
-        return metrics
+        return distribute.reducible(metrics)
 
     def test_step(self, data):
         """The step's metrics on a batch of real images, without any update,
@@ -322,7 +327,8 @@ class GAN(keras.Model):
             self.gan_loss.generator_inputs, fake_images=fake, real_logits=real_logits,
             fake_class_logits=fake_classes, labels=labels))
         self._track(metrics)
-        return {name: self.trackers[name].result() for name in metrics}  # no gradients
+        return distribute.reducible(  # no gradients
+            {name: self.trackers[name].result() for name in metrics})
 
     def _track(self, metrics):
         for name, value in metrics.items():
@@ -362,8 +368,8 @@ class GAN(keras.Model):
         if self.dragan_weight:
             # Kodali et al. 2017: near the data, x + delta with Gaussian delta; the
             # paper leaves its scale to tune, here half the batch's pixel std.
-            delta = 0.5 * tf.math.reduce_std(real) * keras.random.normal(
-                tf.shape(real), seed=self.seed_generator)
+            delta = 0.5 * tf.math.reduce_std(real) * distribute.draw(
+                keras.random.normal, tf.shape(real), seed=self.seed_generator)
             penalty += self.dragan_weight * losses.gradient_penalty(
                 self._input_gradients(real + delta, labels))
         return penalty
@@ -372,7 +378,7 @@ class GAN(keras.Model):
         """A random point on the segment from each real image to its fake, its
         position uniform in [0, 1] per image (Gulrajani et al. 2017, Algorithm 1)."""
         shape = [tf.shape(real)[0]] + [1] * (real.shape.rank - 1)
-        alpha = keras.random.uniform(shape, seed=self.seed_generator)
+        alpha = distribute.draw(keras.random.uniform, shape, seed=self.seed_generator)
         return real + alpha * (fake - real)
 
     def _input_gradients(self, images, labels=None):
@@ -394,8 +400,8 @@ class GAN(keras.Model):
             # Sonderby et al. 2016, appendix C: std annealed linearly to 0.
             progress = tf.cast(self.step, images.dtype) / self.instance_noise_steps
             std = self.instance_noise * tf.nn.relu(1.0 - progress)
-            images = images + std * keras.random.normal(tf.shape(images),
-                                                        seed=self.seed_generator)
+            images = images + std * distribute.draw(
+                keras.random.normal, tf.shape(images), seed=self.seed_generator)
         return images
 
     def _statistics(self, real_logits, fake_logits, d_loss):
@@ -447,22 +453,25 @@ class GAN(keras.Model):
     @staticmethod
     def _descend(optimizer, tape, loss, player):
         """One optimizer step on `player`'s trainable weights only; returns the
-        global norm of the gradient it applied (0 for a step that loss scaling
-        skips because the float16 gradient overflowed)."""
+        global norm of the gradient of `loss` (this replica's, under a strategy;
+        0 for a step that loss scaling skips because the float16 gradient
+        overflowed)."""
         variables = player.trainable_variables
         # Mixed float16's loss scaling: the backward pass starts from the scale
         # instead of 1, as if differentiating loss * scale; the optimizer's
         # apply_gradients unscales, and skips steps whose gradient overflowed.
         scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         start = optimizer.scale_loss(tf.ones_like(loss)) if scaled else None
-        # Optimizers sum gradients over replicas; each replica's loss is a mean
-        # over its own share of the global batch, so divide to get the mean.
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        gradients = [g / replicas for g in
-                     tape.gradient(loss, variables, output_gradients=start)]
+        gradients = tape.gradient(loss, variables, output_gradients=start)
         norm = tf.linalg.global_norm(gradients)
         if scaled:
             norm = norm / optimizer.dynamic_scale  # the scale this step used
             norm = tf.where(tf.math.is_finite(norm), norm, 0.0)
+        # Keras' optimizers sum gradients over replicas (an all-reduce); each
+        # replica's loss is a mean over its own equal share of the global batch,
+        # so dividing by the replicas makes the sum the global batch's mean.
+        replicas = distribute.num_replicas()
+        if replicas > 1:
+            gradients = [g / replicas for g in gradients]
         optimizer.apply_gradients(zip(gradients, variables))
         return norm

@@ -10,8 +10,8 @@ import warnings
 import keras
 import tensorflow as tf
 
-from gan_tf import (artifacts, callbacks, evaluate, export, health, input_pipeline,
-                    losses, models, report)
+from gan_tf import (artifacts, callbacks, distribute, evaluate, export, health,
+                    input_pipeline, losses, models, report)
 from gan_tf.errors import UserError, first_line
 from gan_tf.gan import GAN, OPTIONS
 from gan_tf.optimizers import FusedAdam
@@ -131,10 +131,12 @@ def check_run_dir(config):
     return run_dir
 
 
-def restore_latest(checkpoint, manager):
+def restore_latest(checkpoint, manager, tidy=True):
     """Restores the newest of `manager`'s checkpoints that reads back whole; warns
-    about each newer one that does not (cut short, corrupted). Returns its path."""
-    _remove_partial_saves(manager.directory)
+    about each newer one that does not (cut short, corrupted). Returns its path.
+    `tidy`: first delete what a killed save left there (the chief's job)."""
+    if tidy:
+        _remove_partial_saves(manager.directory)
     for path in reversed(manager.checkpoints):
         try:
             status = checkpoint.restore(path)
@@ -196,9 +198,27 @@ def write_plots(run_dir, samples):
 
 
 def train_and_evaluate(config):
-    """Trains as `config` says; returns the run directory."""
+    """Trains as `config` says, under its `--strategy`; returns the run directory.
+
+    Under MultiWorkerMirroredStrategy every worker runs this; only the chief
+    writes to the run directory (`distribute.is_chief`).
+    """
     config.validate()
-    run_dir = check_run_dir(config)
+    strategy = distribute.make_strategy(config.strategy)  # before any other TF op
+    try:
+        return _train(config, strategy)
+    except tf.errors.OpError as e:
+        multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        reason = distribute.lost_worker(e) if multi_worker else None
+        if reason is None:
+            raise
+        raise UserError(reason) from None
+
+
+def _train(config, strategy):
+    chief = distribute.is_chief(strategy)
+    run_dir = (check_run_dir(config) if chief else
+               os.path.join(config.out_dir, config.run_dir_name))
     keras.utils.set_random_seed(config.seed)
     data = input_pipeline.load(config.dataset, config.data_dir, config.manual_dir,
                                download=config.download)
@@ -207,49 +227,74 @@ def train_and_evaluate(config):
         raise UserError(f'--batch_size={config.batch_size} with --d_steps='
                         f'{config.discriminator_steps} needs {images_per_step} images a step; '
                         f'{config.dataset} has {data.num_examples}: lower --batch_size')
+    replicas = strategy.num_replicas_in_sync
+    if config.batch_size % replicas:
+        raise UserError(f'--batch_size={config.batch_size} does not split evenly '
+                        f'between the {replicas} replicas of --strategy='
+                        f'{config.strategy}: use a multiple of {replicas}')
 
-    gan = build_gan(config, data.image_shape, data.num_classes)
-    # Only now, with the data and the model in hand, is an old run replaced.
-    if not config.resume and os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)
-    os.makedirs(run_dir, exist_ok=True)
-    # Conditional grids: one row per class, one fixed z per column.
-    fixed_noise = tf.Variable(gan.sample_noise(
-        callbacks.CLASS_GRID_COLUMNS if gan.num_classes else NUM_SAMPLES), trainable=False)
-    checkpoint = make_checkpoint(gan, fixed_noise=fixed_noise)
+    with strategy.scope():  # weights, optimizer slots, seed states: on every replica
+        gan = build_gan(config, data.image_shape, data.num_classes)
+        # Conditional grids: one row per class, one fixed z per column.
+        fixed_noise = tf.Variable(gan.sample_noise(
+            callbacks.CLASS_GRID_COLUMNS if gan.num_classes else NUM_SAMPLES),
+            trainable=False)
+        checkpoint = make_checkpoint(gan, fixed_noise=fixed_noise)
+    if chief:
+        # Only now, with the data and the model in hand, is an old run replaced.
+        if not config.resume and os.path.isdir(run_dir):
+            shutil.rmtree(run_dir)
+        os.makedirs(run_dir, exist_ok=True)
+    checkpoint_dir = os.path.join(run_dir, 'checkpoints')
+    # Every worker takes part in a save (TensorFlow's multi-worker pattern); all
+    # but the chief write theirs to a temporary folder, deleted at the end.
+    scratch = None if chief else tempfile.TemporaryDirectory(prefix='gan_tf_worker_')
     manager = tf.train.CheckpointManager(
-        checkpoint, os.path.join(run_dir, 'checkpoints'), max_to_keep=3)
-    if config.resume:
-        restore_latest(checkpoint, manager)
+        checkpoint, scratch.name if scratch else checkpoint_dir, max_to_keep=3)
+    if config.resume:  # every worker, from the chief's checkpoints
+        restore_latest(checkpoint, manager if chief else tf.train.CheckpointManager(
+            checkpoint, checkpoint_dir, max_to_keep=3), tidy=chief)
     start_step = int(gan.step)
-    artifacts.write_config(os.path.join(run_dir, 'config.json'), config,
-                           data_source=data.source, data_detail=data.detail,
-                           num_examples=data.num_examples, num_classes=data.num_classes,
-                           image_shape=data.image_shape, started_at_step=start_step)
-
-    batches = input_pipeline.train_batches(data, images_per_step, config.seed,
-                                           start_step, labels=config.conditional)
-    real = input_pipeline.to_unit_range(next(iter(data.images.batch(NUM_SAMPLES))))
-    artifacts.save_grid(real, os.path.join(run_dir, 'real.png'))
+    batches = distribute.distribute_input(
+        input_pipeline.train_batches(data, images_per_step, config.seed, start_step,
+                                     labels=config.conditional),
+        strategy, config.discriminator_steps)
+    if chief:
+        artifacts.write_config(os.path.join(run_dir, 'config.json'), config,
+                               data_source=data.source, data_detail=data.detail,
+                               num_examples=data.num_examples,
+                               num_classes=data.num_classes,
+                               image_shape=data.image_shape, started_at_step=start_step)
+        real = input_pipeline.to_unit_range(next(iter(data.images.batch(NUM_SAMPLES))))
+        artifacts.save_grid(real, os.path.join(run_dir, 'real.png'))
     steps_per_epoch = data.num_examples // images_per_step
     total_steps = config.epochs * steps_per_epoch
     if config.max_steps:
         total_steps = min(total_steps, config.max_steps)
 
-    writer = tf.summary.create_file_writer(os.path.join(run_dir, 'tensorboard'))
-    samples = callbacks.SampleGrid(os.path.join(run_dir, 'samples'), fixed_noise,
-                                   config.sample_every, writer)
     stop = callbacks.StopAt(total_steps, config.max_seconds)
     guard = callbacks.NonFiniteGuard()
     saver = callbacks.CheckpointSaver(manager, config.checkpoint_every, guard)
-    evaluator = make_evaluator(config)
-    evaluation = [callbacks.PeriodicEvaluation(
-        evaluator, config.eval_every, config.eval_samples,
-        os.path.join(run_dir, 'evaluation.csv'), writer, seed=config.seed)
-    ] if evaluator else []
-    monitor = health.HealthMonitor(run_dir, writer, health_classifier(config, evaluator),
-                                   real.numpy(), config.health_every,
-                                   config.stop_on_collapse, config.seed)
+    writer = (tf.summary.create_file_writer(os.path.join(run_dir, 'tensorboard'))
+              if chief else tf.summary.create_noop_writer())
+    watchers = []  # what writes to the run directory: the chief's alone
+    if chief:
+        samples = callbacks.SampleGrid(os.path.join(run_dir, 'samples'), fixed_noise,
+                                       config.sample_every, writer)
+        evaluator = make_evaluator(config)
+        evaluation = [callbacks.PeriodicEvaluation(
+            evaluator, config.eval_every, config.eval_samples,
+            os.path.join(run_dir, 'evaluation.csv'), writer, seed=config.seed)
+        ] if evaluator else []
+        monitor = health.HealthMonitor(run_dir, writer,
+                                       health_classifier(config, evaluator),
+                                       real.numpy(), config.health_every,
+                                       config.stop_on_collapse, config.seed)
+        watchers = [callbacks.MetricsLogger(os.path.join(run_dir, 'metrics.csv'),
+                                            config.log_every, writer, images_per_step),
+                    samples,
+                    *evaluation,  # before the monitor: it reads the same step's row
+                    monitor]
     if start_step < total_steps:
         try:
             gan.fit(batches, epochs=math.ceil(total_steps / steps_per_epoch),
@@ -259,21 +304,25 @@ def train_and_evaluate(config):
                     callbacks=[
                         guard,  # first: a non-finite step stops all that follows
                         stop,
-                        callbacks.MetricsLogger(os.path.join(run_dir, 'metrics.csv'),
-                                                config.log_every, writer,
-                                                images_per_step),
-                        samples,
-                        *evaluation,  # before the monitor: it reads the same step's row
-                        monitor,
+                        *watchers,
                         saver,
                     ])
         except OSError as e:  # a full disk, a folder gone: the checkpoints stay good
             saver.failure = f'could not write to {run_dir} ({e.strerror or e})'
     writer.close()
+    if scratch:
+        scratch.cleanup()
     if saver.failure:
         raise UserError(f'{saver.failure}; last good checkpoint: '
                         f'{manager.latest_checkpoint or "none"}. Free some space '
                         'and continue with --resume')
+    if not chief:
+        if guard.diverged_at is not None:
+            raise UserError(f'training diverged at step {guard.diverged_at}; the '
+                            'chief says more')
+        print(f'{config.run_dir_name}: step {int(gan.step)} of {total_steps} '
+              f'done; the chief writes the results to {run_dir}', flush=True)
+        return run_dir
     write_plots(run_dir, samples)
     if guard.diverged_at is not None:
         report.write_report(run_dir)
