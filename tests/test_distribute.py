@@ -31,6 +31,7 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
     import keras, numpy as np
     from gan_tf import distribute
     from gan_tf.gan import GAN
+    from gan_tf.models.conditional import conditional
     from gan_tf.models.mlp import MLPDiscriminator, MLPGenerator
     from gan_tf.optimizers import FusedAdam
 
@@ -44,6 +45,9 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
                                               ema_decay=0.9)),
         'wgan_gp-d_steps-2': dict(loss='wgan_gp', d_steps=2, optimizer='adam',
                                   options={}),
+        # (images, labels) batches: each replica's labels must follow its images.
+        'conditional-acgan-d_steps-2': dict(loss='acgan', d_steps=2, optimizer='adam',
+                                            options={}, num_classes=10),
     }
     B, STEPS, SHAPE = 32, 5, (28, 28, 1)
 
@@ -51,14 +55,21 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
         keras.utils.set_random_seed(0)
         optimizer = (lambda: keras.optimizers.SGD(0.05) if case['optimizer'] == 'sgd'
                      else FusedAdam(2e-4, beta_1=0.5))
+        classes = case.get('num_classes', 0)
         with strategy.scope():
-            gan = GAN(MLPGenerator(SHAPE, (64, 128)),
-                      MLPDiscriminator(SHAPE, (128, 64), dropout=0.0), latent_dim=16,
+            players = (MLPGenerator(SHAPE, (64, 128)),
+                       MLPDiscriminator(SHAPE, (128, 64), dropout=0.0))
+            if classes:
+                players = conditional(*players, classes,
+                                      auxiliary_classifier=case['loss'] == 'acgan')
+            gan = GAN(*players, latent_dim=16,
                       d_steps=case['d_steps'], seed=0, **case['options'])
             gan.compile(optimizer(), optimizer(), loss=case['loss'])
         images = np.random.default_rng(0).uniform(
             -1, 1, (B * case['d_steps'] * STEPS, *SHAPE)).astype('float32')
-        data = tf.data.Dataset.from_tensor_slices(images).batch(
+        labels = np.arange(len(images)) * 7 % 10  # any labels, tied to the images
+        data = tf.data.Dataset.from_tensor_slices(
+            (images, labels) if classes else images).batch(
             B * case['d_steps'], drop_remainder=True)
         rows = []
         gan.fit(distribute.distribute_input(data, strategy, case['d_steps']),
