@@ -1,8 +1,10 @@
+import glob
 import json
 import os
 import subprocess
 import sys
 
+import pytest
 from PIL import Image
 
 from conftest import REPO, shared_files
@@ -28,12 +30,18 @@ def test_flagfile_example_trains(mnist_data_dir, tmp_path):
     assert config['config']['epochs'] == 20 and config['config']['max_steps'] == 5
 
 
-def test_conditional_flagfile_is_a_valid_conditional_recipe():
+@pytest.mark.parametrize('flagfile', sorted(
+    os.path.basename(p) for p in glob.glob(os.path.join(REPO, 'examples', '*.flags'))))
+def test_every_flagfile_is_a_valid_recipe_for_its_architecture(flagfile):
     from absl import flags
 
     from gan_tf import main
     flag_values = flags.FlagValues()
     main.define_flags(flag_values)
-    flag_values(['gan_tf', f'--flagfile={os.path.join(REPO, "examples", "conditional.flags")}'])
+    flag_values(['gan_tf', f'--flagfile={os.path.join(REPO, "examples", flagfile)}'])
     config = main.config_from_flags(flag_values).validate()
-    assert config.conditional and config.arch == 'mlp' and config.dataset == 'fashion_mnist'
+    # Named after the architecture it trains (conditional.flags: an mlp recipe).
+    assert config.arch == flagfile.removesuffix('.flags') or config.conditional
+    if flagfile == 'conditional.flags':
+        assert config.conditional and config.arch == 'mlp'
+        assert config.dataset == 'fashion_mnist'
