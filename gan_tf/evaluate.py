@@ -534,6 +534,15 @@ def format_table(result):
     return '\n'.join(lines)
 
 
+def load_samples(path):
+    """The images of a .npy file; UserError naming the file if it holds none."""
+    try:
+        return np.load(path)
+    except (EOFError, ValueError) as e:  # empty, cut short, pickled, not .npy
+        raise UserError(f'--samples={path}: not a .npy array of images ({e}); '
+                        'write one with numpy.save or gan_tf.sample --npy') from None
+
+
 def main(argv):
     from absl import flags, logging
     del argv
@@ -548,7 +557,7 @@ def main(argv):
         weights = inception_weights_path(FLAGS.inception_weights)
         labels = None  # conditional sources draw image i of class i % classes
         if FLAGS.samples:
-            samples = np.load(FLAGS.samples)
+            samples = load_samples(FLAGS.samples)
         else:
             source = (sample.Exported(FLAGS.export_dir) if FLAGS.export_dir else
                       Checkpointed(FLAGS.checkpoint))

@@ -167,6 +167,17 @@ def test_inception_weights_are_found_in_the_keras_cache_or_not_at_all(tmp_path, 
         evaluate.inception_weights_path(str(tmp_path / 'missing.h5'))
 
 
+@pytest.mark.parametrize('content', [b'', b'\x93NUMPY\x01\x00', b'not numpy at all'],
+                         ids=['empty', 'cut short', 'not npy'])
+def test_samples_that_are_no_array_are_named_in_one_line(content, tmp_path):
+    path = tmp_path / 'samples.npy'
+    path.write_bytes(content)
+    with pytest.raises(evaluate.UserError, match=f'--samples={path}: not a .npy array'):
+        evaluate.load_samples(str(path))
+    np.save(path, np.zeros((6, 28, 28, 1), np.float32))
+    assert evaluate.load_samples(str(path)).shape == (6, 28, 28, 1)
+
+
 def test_checkpoint_gives_the_samples_of_its_export(short_run):
     run_dir, _ = short_run
     from_checkpoint = evaluate.Checkpointed(str(run_dir)).sample(50, seed=4)

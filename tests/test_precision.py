@@ -3,6 +3,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -22,6 +23,24 @@ def test_without_mixed_precision_everything_is_float32():
     assert train.dtype_policy(False, gpu=True) == 'float32'
     gan = train.build_gan(Config(), IMAGE_SHAPE)
     assert {layer.compute_dtype for layer in gan.generator._flatten_layers()} == {'float32'}
+
+
+@pytest.mark.parametrize('flags, expected', [
+    ('flags\t\t: fpu sse avx2 fma avx512f avx512_bf16 amx_tile amx_bf16', True),
+    ('flags\t\t: fpu sse avx2 fma', False),  # an AVX2 EPYC: bfloat16 is emulated
+    ('Features\t: fp asimd bf16 i8mm', True),  # Arm
+])
+def test_bfloat16_hardware_is_read_from_cpuinfo(flags, expected, tmp_path, monkeypatch):
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text(f'processor\t: 0\nmodel name\t: X\n{flags}\n\n')
+    assert train.cpu_has_bfloat16_units(str(cpuinfo)) is expected
+    assert train.cpu_has_bfloat16_units(str(tmp_path / 'absent')) is None
+    monkeypatch.setattr(train, 'cpu_has_bfloat16_units', lambda: expected)
+    with pytest.warns(UserWarning, match='no bfloat16 units') if not expected else \
+            warnings.catch_warnings():
+        if expected:
+            warnings.simplefilter('error')
+        assert train.dtype_policy(True, gpu=False) == 'mixed_bfloat16'
 
 
 @pytest.mark.parametrize('arch', sorted(models.ARCHITECTURES))
