@@ -63,6 +63,16 @@ def check_options(loss=None, d_steps=None, clip=None, gp_weight=0.0, r1_weight=0
                              aux_weight=aux_weight)
 
 
+def ema_decay_at(decay, step):
+    """The moving average's decay after generator update `step` (1, 2, ...):
+    `decay`, or less early on, min(decay, (1 + step) / (10 + step)), as
+    tf.train.ExponentialMovingAverage with num_updates. A constant 0.999 would
+    still give the random initial weights a weight of 0.999^2000 = 14% after
+    2,000 steps; the ramp averages over about the last tenth of training until
+    the constant takes over (step 8,991 for 0.999)."""
+    return tf.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
 @keras.saving.register_keras_serializable(package='gan_tf')
 class GAN(keras.Model):
     """Trains `generator` and `discriminator` against each other with `fit`.
@@ -440,13 +450,14 @@ class GAN(keras.Model):
         return g_loss, self._descend(self.g_optimizer, tape, g_loss, self.generator)
 
     def _update_ema(self):
-        """ema <- decay * ema + (1 - decay) * weights, for every weight.
+        """ema <- decay * ema + (1 - decay) * weights, for every weight, with the
+        decay of `ema_decay_at` this step.
 
         Batch-norm moving statistics are averaged too, not copied: they track the
         live generator's activations, and over the averaging window their average
         approximates, to first order, the statistics of the averaged weights.
         """
-        decay = self.ema_decay
+        decay = ema_decay_at(self.ema_decay, tf.cast(self.step, tf.float32))
         for average, weight in zip(self.ema_generator.weights, self.generator.weights):
             average.assign(decay * average + (1.0 - decay) * weight)
 

@@ -10,11 +10,11 @@ from PIL import Image
 from conftest import REPO, shared_files
 
 
-def test_train_with_fit_example_runs_and_writes_samples(tmp_path):
+def test_train_with_fit_example_runs_and_writes_samples(mnist_data_dir, tmp_path):
     script = os.path.join(REPO, 'examples', 'train_with_fit.py')
     result = subprocess.run([sys.executable, script, shared_files('mnist'), '30'],
                             capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                            env={**os.environ, 'TFDS_DATA_DIR': str(tmp_path / 'tfds')})
+                            env={**os.environ, 'TFDS_DATA_DIR': mnist_data_dir})  # prepared
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'trained 30 steps' in result.stdout
     assert Image.open(tmp_path / 'samples.png').size == (8 * 30 * 2 + 4, 8 * 30 * 2 + 4)

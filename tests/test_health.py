@@ -242,6 +242,7 @@ def test_a_generator_with_one_output_is_mode_collapse_and_stops(
     assert (40, '**fired** ' + kinds['mode_collapse'].line()) in texts
 
 
+@pytest.mark.slow
 def test_a_healthy_run_stays_quiet(mnist, classify):
     real = next(iter(input_pipeline.train_batches(mnist, 64, 0))).numpy()
     monitor = health.HealthMonitor(classify=classify, real_images=real,

@@ -6,6 +6,7 @@ import pytest
 import tensorflow as tf
 
 from gan_tf import Config, augment, input_pipeline, models, train
+from gan_tf import gan as gan_module
 from gan_tf.gan import GAN
 
 LATENT = 3
@@ -154,9 +155,12 @@ def test_ema_follows_the_formula_after_a_step_and_generates(arch):
     np.testing.assert_array_equal(before[0], gan.ema_generator.weights[0].numpy())
     gan.train_step(tf.random.uniform((8, 28, 28, 1), -1, 1, seed=0))
     after = [w.numpy() for w in gan.generator.weights]
-    # Every weight, batch-norm moving statistics included.
+    # Every weight, batch-norm moving statistics included; after step 1 the
+    # decay is the ramp's (1 + 1) / (10 + 1), below 0.9.
+    decay = 2 / 11
     for b, a, e in zip(before, after, gan.ema_generator.weights):
-        np.testing.assert_allclose(e.numpy(), 0.9 * b + 0.1 * a, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(e.numpy(), decay * b + (1 - decay) * a,
+                                   rtol=1e-5, atol=1e-7)
     assert not np.array_equal(before[0], after[0])
     z = gan.sample_noise(4)
     assert gan.sampling_generator is gan.ema_generator
@@ -164,6 +168,13 @@ def test_ema_follows_the_formula_after_a_step_and_generates(arch):
     assert not np.allclose(gan(z).numpy(), gan.generator(z).numpy())
     trainable = {id(v) for v in gan.trainable_variables}
     assert not any(id(v) in trainable for v in gan.ema_generator.weights)
+
+
+def test_ema_decay_ramps_up_to_the_one_asked_for():
+    ramp = [float(gan_module.ema_decay_at(0.999, float(t))) for t in (1, 80, 8991, 20000)]
+    np.testing.assert_allclose(ramp, [2 / 11, 0.9, 0.999, 0.999], rtol=1e-6)
+    assert float(gan_module.ema_decay_at(0.5, 1.0)) == pytest.approx(2 / 11)
+    assert float(gan_module.ema_decay_at(0.5, 100.0)) == 0.5
 
 
 def test_without_ema_the_generator_samples():
