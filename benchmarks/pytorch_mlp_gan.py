@@ -4,7 +4,8 @@ Same layer sizes, dropout, loss (non-saturating, from logits), Adam settings and
 work per step as `gan_tf --arch=mlp` (D on real and on a fresh fake batch, then G
 on new noise). Needs PyTorch, which gan_tf does not:
 
-    python -m venv /tmp/torch && /tmp/torch/bin/pip install torch numpy
+    # measured with PyTorch 2.13.0's CPU build; any recent PyTorch runs it
+    python -m venv /tmp/torch && /tmp/torch/bin/pip install torch==2.13.0 numpy
     # time the step on random data, beside `python -m gan_tf.bench --arch=mlp`:
     /tmp/torch/bin/python benchmarks/pytorch_mlp_gan.py --batch_size=256
     # train on real MNIST for 10 minutes, then write 10,000 samples for

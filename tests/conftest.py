@@ -1,4 +1,5 @@
 """Shared fixtures: real MNIST / Fashion-MNIST from ../shared/data, prepared by tfds once."""
+import fcntl
 import os
 import shutil
 import subprocess
@@ -20,20 +21,60 @@ def shared_files(dataset):
     return path
 
 
+def once_per_session(tmp_path_factory, name, make):
+    """Runs `make(folder)` once per test session and returns `folder`, which every
+    pytest-xdist worker of the session shares (each would otherwise repeat the
+    work); the other workers wait for the first. `make` must only add to it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        root = root.parent  # this session's, above each worker's own
+    folder, done = root / name, root / f'{name}.done'
+    with open(root / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope='session')
 def mnist_data_dir(tmp_path_factory):
-    """A tfds data_dir in which MNIST is prepared from the original files."""
-    from gan_tf import input_pipeline
-    data_dir = str(tmp_path_factory.mktemp('tfds'))
-    data = input_pipeline.load('mnist', data_dir, shared_files('mnist'), download=False)
-    assert data.source == 'manual'
-    return data_dir
+    """A tfds data_dir in which MNIST is prepared from the original files, with
+    gan_tf.evaluate's MNIST classifier trained and cached there."""
+    manual = shared_files('mnist')
+
+    def prepare(data_dir):
+        from gan_tf import evaluate, input_pipeline
+        data = input_pipeline.load('mnist', str(data_dir), manual, download=False)
+        assert data.source == 'manual'
+        evaluate.load_classifier('mnist', str(data_dir))
+
+    return str(once_per_session(tmp_path_factory, 'tfds', prepare))
 
 
 def run_cli(*args, timeout=600):
     """Runs `python -m gan_tf.main` with `args`; returns the CompletedProcess."""
     return subprocess.run([sys.executable, '-m', 'gan_tf.main', *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+
+def error_of(args):
+    """The one `error:` line `gan_tf.main` would print for `args` (flags parsed into
+    a Config, then train.train_and_evaluate, in this process), or None if it ran."""
+    from absl import flags
+    from gan_tf import main, train
+    from gan_tf.errors import UserError
+    flag_values = flags.FlagValues()
+    main.define_flags(flag_values)
+    try:
+        flag_values(['gan_tf', *args])
+        train.train_and_evaluate(main.config_from_flags(flag_values))
+    except (flags.Error, UserError) as e:
+        return f'error: {e}'
+    return None
 
 
 STEPS = 40
@@ -46,13 +87,18 @@ FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
 
 @pytest.fixture(scope='session')
 def short_run(mnist_data_dir, tmp_path_factory):
-    """One short CLI run on real MNIST; returns (run_dir, the flags naming it)."""
-    out = tmp_path_factory.mktemp('out')
-    common = [f'--data_dir={mnist_data_dir}', f'--out_dir={out}', '--run_name=short']
-    result = run_cli(*FLAGS, '--eval_every=20', '--eval_samples=500', '--health_classes',
-                     '--health_every=20', *common)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out / 'short', common
+    """One short CLI run on real MNIST; returns (run_dir, the flags naming it).
+    Shared: tests read it, or change a copy (`short_run_copy`)."""
+    def train(out):
+        result = run_cli(*FLAGS, '--eval_every=20', '--eval_samples=500',
+                         '--health_classes', '--health_every=20',
+                         f'--data_dir={mnist_data_dir}', f'--out_dir={out}',
+                         '--run_name=short')
+        assert result.returncode == 0, result.stderr[-3000:]
+
+    out = once_per_session(tmp_path_factory, 'out', train)
+    return out / 'short', [f'--data_dir={mnist_data_dir}', f'--out_dir={out}',
+                           '--run_name=short']
 
 
 @pytest.fixture

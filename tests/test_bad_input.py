@@ -13,11 +13,8 @@ import hashlib
 import shutil
 
 import pytest
-from absl import flags
 
-from conftest import FLAGS, run_cli, shared_files
-from gan_tf import main, train
-from gan_tf.errors import UserError
+from conftest import FLAGS, error_of, run_cli, shared_files
 from gan_tf.losses import LOSSES
 from gan_tf.models import ARCHITECTURES
 
@@ -114,18 +111,6 @@ def _fixtures_on_demand(request):
     global real_mnist, copy_of_a_run
     real_mnist = lambda: [f'--data_dir={request.getfixturevalue("mnist_data_dir")}']  # noqa: E731
     copy_of_a_run = lambda: [*FLAGS, *request.getfixturevalue('short_run_copy')[1]]  # noqa: E731
-
-
-def error_of(args):
-    """The one line `gan_tf.main` would print for `args`, or None if it would run."""
-    flag_values = flags.FlagValues()
-    main.define_flags(flag_values)
-    try:
-        flag_values(['gan_tf', *args])
-        train.train_and_evaluate(main.config_from_flags(flag_values))
-    except (flags.Error, UserError) as e:
-        return f'error: {e}'
-    return None
 
 
 @pytest.mark.parametrize('case', list(CASES))

@@ -135,6 +135,7 @@ def test_two_replicas_train_as_one_device_does():
             assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), (name, key)
 
 
+@pytest.mark.slow
 def test_mirrored_run_from_the_command_line_resumes_on_one_device(mnist_data_dir,
                                                                  tmp_path):
     """`--strategy=mirrored` over 2 logical CPU devices leaves a complete run, and

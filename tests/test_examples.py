@@ -24,7 +24,7 @@ def test_flagfile_example_trains(mnist_data_dir, tmp_path):
     from conftest import run_cli
     result = run_cli(f'--flagfile={os.path.join(REPO, "examples", "mlp.flags")}',
                      f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
-                     '--max_steps=5', '--noexport')
+                     '--max_steps=5', '--noexport', '--eval_every=0', '--nohealth_classes')
     assert result.returncode == 0, result.stderr[-2000:]
     config = json.loads((tmp_path / 'mnist-mlp-non_saturating' / 'config.json').read_text())
     assert config['config']['epochs'] == 20 and config['config']['max_steps'] == 5

@@ -26,6 +26,7 @@ def test_prepares_mnist_from_the_original_files_then_reuses_it(mnist_data_dir):
     assert first.dtype == np.uint8 and first.shape == (28, 28, 1) and first.max() > 200
 
 
+@pytest.mark.slow  # prepares Fashion-MNIST with tfds: a minute
 def test_mnist_and_fashion_mnist_in_one_data_dir_stay_distinct(mnist_data_dir):
     # tfds's extraction cache keys on file names, which the two datasets share.
     fashion = input_pipeline.load('fashion_mnist', mnist_data_dir,

@@ -86,14 +86,18 @@ def _kill_when(process, ready, deadline=120):
     return False
 
 
-@pytest.mark.parametrize('kills', [4, pytest.param(10, marks=pytest.mark.slow)])
-def test_sigkill_at_random_moments_never_loses_the_run(kills, mnist_data_dir, tmp_path):
+# Two kills in a 150-step run by default; ten in 400 steps in the slow suite. Small
+# players: every run saves a checkpoint every 2 steps (36 MB each at the default widths).
+@pytest.mark.parametrize('kills, steps', [(2, 150),
+                                          pytest.param(10, 400, marks=pytest.mark.slow)])
+def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_dir,
+                                                       tmp_path):
     """`kills` SIGKILLs, half the moment a checkpoint save has begun writing and
     half at random moments of training; each --resume continues from the last
     complete checkpoint, and the run ends exactly where an uninterrupted one does."""
-    steps = 400
     common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
               '--batch_size=32', f'--max_steps={steps}', '--seed=3', '--log_every=5',
+              '--g_widths=64,128', '--d_widths=128,64',
               '--sample_every=50', '--checkpoint_every=2', '--eval_every=0',
               '--nohealth_classes']
     run_dir, checkpoints = tmp_path / 'crashy', tmp_path / 'crashy' / 'checkpoints'

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from gan_tf import health, report
-from tests.conftest import REPO
+from conftest import REPO
 
 CHROMIUM = '/usr/bin/chromium'  # Debian's package: apt-get install chromium
 
