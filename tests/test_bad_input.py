@@ -125,8 +125,10 @@ def test_bad_input_gets_one_clear_line_and_loses_nothing(case, tmp_path):
     assert not [k for k in after if k not in before and not k.startswith('tfds')], after
 
 
-@pytest.mark.parametrize('case', ['unknown architecture', 'negative learning rate',
-                                  'truncated IDX file', 'existing run directory'])
+# A flag error and a UserError by default; two more in the slow suite.
+@pytest.mark.parametrize('case', ['unknown architecture', 'truncated IDX file',
+                                  pytest.param('negative learning rate', marks=pytest.mark.slow),
+                                  pytest.param('existing run directory', marks=pytest.mark.slow)])
 def test_the_command_line_prints_one_line_and_exits_1(case, tmp_path):
     make_args, message = CASES[case]
     result = run_cli(f'--out_dir={tmp_path / "out"}', '--nodownload',

@@ -291,7 +291,8 @@ def test_conditional_with_an_architecture_without_features_is_one_clear_line(
                      'gan_tf.models.conditional); train it without --conditional')
 
 
-@pytest.mark.parametrize('source', ['export_dir', 'checkpoint'])
+@pytest.mark.parametrize('source', ['export_dir',
+                                    pytest.param('checkpoint', marks=pytest.mark.slow)])
 def test_evaluate_scores_the_requested_classes_of_a_conditional_run(
         source, conditional_run, mnist_data_dir, tmp_path):
     run_dir = conditional_run('mlp')

@@ -216,8 +216,9 @@ def test_cli_scores_a_checkpoint_prints_a_table_and_writes_json(
     (['--samples=a.npy', '--checkpoint=b'],
      'give exactly one of --export_dir, --checkpoint or --samples (got --checkpoint, --samples)'),
     (['--checkpoint=no/such/run'], 'neither a run directory nor a checkpoint'),
-    (['--samples=no/such.npy'], 'No such file'),
-    (['--samples=a.npy', '--inception_weights=no/such.h5'], 'no such file'),
+    pytest.param(['--samples=no/such.npy'], 'No such file', marks=pytest.mark.slow),
+    pytest.param(['--samples=a.npy', '--inception_weights=no/such.h5'], 'no such file',
+                 marks=pytest.mark.slow),
 ])
 def test_cli_mistakes_end_with_one_line(args, message, tmp_path):
     result = evaluate_cli(*args, home=tmp_path)

@@ -20,6 +20,7 @@ def test_train_with_fit_example_runs_and_writes_samples(mnist_data_dir, tmp_path
     assert Image.open(tmp_path / 'samples.png').size == (8 * 30 * 2 + 4, 8 * 30 * 2 + 4)
 
 
+@pytest.mark.slow  # every flagfile is parsed into a Config by the default suite
 def test_flagfile_example_trains(mnist_data_dir, tmp_path):
     from conftest import run_cli
     result = run_cli(f'--flagfile={os.path.join(REPO, "examples", "mlp.flags")}',
