@@ -4,7 +4,7 @@
 # otherwise idle machine (each job is timed), from the repository root:
 #
 #   benchmarks/ten_minutes.sh fashion_mnist-mlp fashion_mnist-pytorch ...
-#   benchmarks/ten_minutes.sh all          # every job below, about 2 hours
+#   benchmarks/ten_minutes.sh all          # every job below, about 3 hours
 #
 # Jobs are <dataset>-<recipe>, dataset fashion_mnist or mnist, recipe one of:
 #   mlp, maxout, dcgan, sagan   examples/<recipe>.flags

@@ -60,7 +60,6 @@ def run_cli(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
-
 def error_of(args):
     """The one `error:` line `gan_tf.main` would print for `args` (flags parsed into
     a Config, then train.train_and_evaluate, in this process), or None if it ran."""
