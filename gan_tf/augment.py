@@ -15,6 +15,7 @@ Randomness comes from a `keras.random.SeedGenerator`, so runs are reproducible
 import keras
 import tensorflow as tf
 
+from gan_tf import registry
 from gan_tf.distribute import draw
 
 
@@ -69,25 +70,10 @@ def cutout(images, seed, ratio=0.5):
     return images * (1.0 - hole)
 
 
-POLICIES = {'color': color, 'translation': translation, 'cutout': cutout}
-
-
-def parse(policy):
-    """'translation,cutout' -> ('translation', 'cutout'); '' -> ().
-
-    ValueError naming the choices for an unknown name.
-    """
-    names = tuple(name.strip() for name in policy.split(',') if name.strip())
-    unknown = [name for name in names if name not in POLICIES]
-    if unknown:
-        raise ValueError(f'unknown DiffAugment transformation {unknown[0]!r}; '
-                         f'choose from: {", ".join(POLICIES)}')
-    return names
-
-
-def diff_augment(images, policy, seed):
-    """`images` with each transformation in `policy` (names, or a comma-separated
-    string) applied in order, independently per image."""
-    for name in parse(policy) if isinstance(policy, str) else policy:
-        images = POLICIES[name](images, seed)
+def diff_augment(images, names, seed):
+    """`images` with each transformation in `names` (see
+    `gan_tf.registry.AUGMENTATIONS`; a sequence, or a comma-separated string)
+    applied in order, independently per image."""
+    for name in registry.augmentations(names) if isinstance(names, str) else names:
+        images = registry.load(registry.AUGMENTATIONS[name])(images, seed)
     return images

@@ -2,18 +2,21 @@
 
 Each does one thing and works with any `GAN.fit` call, not only `gan_tf.main`.
 """
-import csv
+import dataclasses
 import glob
+import json
 import math
 import os
 import re
-import shutil
+import sys
 import time
+from collections import deque
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from gan_tf import artifacts
+from gan_tf import artifacts, health, latent, quality
 from gan_tf.errors import first_line
 from gan_tf.gan import METRICS
 
@@ -22,24 +25,92 @@ CLASS_GRID_COLUMNS = 8
 
 
 class StopAt(keras.callbacks.Callback):
-    """Stops training at step `max_steps` or after `max_seconds` of training."""
+    """Stops training at step `max_steps`, after `max_seconds` of training, or
+    after the step during which `request` was called (a signal handler's way
+    to stop cleanly)."""
 
     def __init__(self, max_steps=None, max_seconds=None):
         super().__init__()
         self.max_steps, self.max_seconds = max_steps, max_seconds
-        self.stopped_by = None  # 'max_steps' or 'max_seconds' once stopped
+        self.requested = None
+        self.stopped_by = None  # 'max_steps', 'max_seconds' or the request once stopped
+
+    def request(self, reason):
+        """Stop at the end of the current step; `reason` becomes `stopped_by`."""
+        self.requested = self.requested or reason
 
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.max_steps is not None and int(self.model.step) >= self.max_steps:
+        if self.requested:
+            self.stopped_by = self.requested
+        elif self.max_steps is not None and int(self.model.step) >= self.max_steps:
             self.stopped_by = 'max_steps'
         elif (self.max_seconds is not None and
               time.monotonic() - self.started >= self.max_seconds):
             self.stopped_by = 'max_seconds'
         if self.stopped_by:
             self.model.stop_training = True
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """The step, the total, the time left and the latest losses: one line
+    rewritten in place on a terminal, a plain line every `every` steps
+    elsewhere (a CI log, a file)."""
+
+    KEYS = (('d_loss', 'd_loss'), ('g_loss', 'g_loss'), ('D_x', 'D(x)'),
+            ('D_G_z', 'D(G(z))'))
+
+    def __init__(self, total_steps, every=50, stream=None):
+        super().__init__()
+        self.total_steps, self.every = total_steps, every
+        self.stream = stream or sys.stdout
+        self.terminal = self.stream.isatty()
+
+    def on_train_begin(self, logs=None):
+        self.first_step, self.started = int(self.model.step), time.monotonic()
+        self.shown = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        step, now = int(self.model.step), time.monotonic()
+        if self.terminal and now - self.shown < 0.2 and step < self.total_steps:
+            return  # redraw at most 5 times a second
+        if not self.terminal and step % self.every and step < self.total_steps:
+            return
+        self.shown = now
+        line = self.line(step, now - self.started, logs or {})
+        if self.terminal:
+            self.stream.write('\r' + line.ljust(getattr(self, 'width', 0)))
+            self.width = len(line)
+        else:
+            self.stream.write(line + '\n')
+        self.stream.flush()
+
+    def on_train_end(self, logs=None):
+        if self.terminal and getattr(self, 'width', 0):
+            self.stream.write('\n')
+            self.stream.flush()
+
+    def line(self, step, seconds, logs):
+        done = step - self.first_step
+        rate = done / seconds if seconds > 0 else 0.0
+        left = (self.total_steps - step) / rate if rate else float('nan')
+        share = step / self.total_steps if self.total_steps else 1.0
+        bar = ('=' * int(20 * share)).ljust(20)
+        losses = ' '.join(f'{label} {float(logs[key]):.3f}' for key, label in self.KEYS
+                          if key in logs)
+        return (f'step {step:,}/{self.total_steps:,} [{bar}] {share:4.0%} '
+                f'{rate:.1f} steps/s, {_clock(left)} left  {losses}')
+
+
+def _clock(seconds):
+    """'1:02:03' or '2:03' for a duration; '?' before it can be estimated."""
+    if not math.isfinite(seconds):
+        return '?'
+    minutes, s = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f'{hours}:{minutes:02d}:{s:02d}' if hours else f'{minutes}:{s:02d}'
 
 
 class MetricsLogger(keras.callbacks.Callback):
@@ -57,7 +128,7 @@ class MetricsLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.columns = ['step', 'seconds', 'images_per_second', *METRICS]
-        truncate_csv(self.csv_path, self.columns, int(self.model.step))
+        artifacts.truncate_csv(self.csv_path, self.columns, int(self.model.step))
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.started = self.window_started = time.monotonic()
 
@@ -80,7 +151,7 @@ class MetricsLogger(keras.callbacks.Callback):
                 if self.images_per_step else float('nan'))
         row.update(step=step, seconds=round(now - self.started, 3),
                    images_per_second=round(rate, 1))
-        append_csv(self.csv_path, self.columns, row)
+        artifacts.append_csv(self.csv_path, self.columns, row)
         if self.writer:
             with self.writer.as_default(step=step):
                 for key in (*METRICS, 'images_per_second'):
@@ -88,29 +159,6 @@ class MetricsLogger(keras.callbacks.Callback):
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.window_started = now
 
-
-
-def append_csv(path, columns, row):
-    """Appends `row` to CSV file `path`, writing the header first if it is new."""
-    new_file = not os.path.exists(path)
-    with open(path, 'a', newline='') as f:
-        out = csv.DictWriter(f, columns)
-        if new_file:
-            out.writeheader()
-        out.writerow(row)
-
-
-def truncate_csv(path, columns, step):
-    """Drops the rows of CSV file `path` past `step`: left by a run killed after
-    its last checkpoint, they would repeat once it resumes from there."""
-    if not os.path.exists(path):
-        return
-    with open(path, newline='') as f:
-        rows = [r for r in csv.DictReader(f) if int(r['step']) <= step]
-    with open(path, 'w', newline='') as f:
-        out = csv.DictWriter(f, columns)
-        out.writeheader()
-        out.writerows(rows)
 
 
 class SampleGrid(keras.callbacks.Callback):
@@ -227,19 +275,7 @@ class CheckpointSaver(keras.callbacks.Callback):
             self.model.stop_training = True
             prefix = os.path.join(self.manager.directory, f'ckpt-{step}')
             if prefix not in self.manager.checkpoints:  # never a complete one
-                remove_files(glob.glob(glob.escape(prefix) + '[._]*'))
-
-
-def remove_files(paths):
-    """Deletes each of `paths`, file or folder, as far as it can."""
-    for path in paths:
-        if os.path.isdir(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+                artifacts.remove_files(glob.glob(glob.escape(prefix) + '[._]*'))
 
 
 def _reason(error):
@@ -249,7 +285,7 @@ def _reason(error):
 
 class PeriodicEvaluation(keras.callbacks.Callback):
     """Every `every` steps and when training ends, scores `num_samples` generated
-    images with `evaluator` (a `gan_tf.evaluate.Evaluator`, which holds the judging
+    images with `evaluator` (a `gan_tf.judge.Evaluator`, which holds the judging
     classifier and the real features): appends a row to `csv_path`, writes
     TensorBoard scalars under `eval/` (when `writer` is given) and appends the
     full result, `class_shares` included, to `history`: this process's rows.
@@ -276,10 +312,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.history, self.last_step = [], None
 
     def on_train_begin(self, logs=None):
-        from gan_tf.export import noise_from_seed  # export imports nothing of ours
-        self.noise = noise_from_seed(self.model.noise, self.num_samples,
-                                     self.model.latent_dim, self.seed)
-        truncate_csv(self.csv_path, self.COLUMNS, int(self.model.step))
+        self.noise = latent.noise_from_seed(self.model.noise, self.num_samples,
+                                            self.model.latent_dim, self.seed).numpy()
+        artifacts.truncate_csv(self.csv_path, self.COLUMNS, int(self.model.step))
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.step)
@@ -295,13 +330,12 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.last_step = step
         started = time.monotonic()
         generator = self.model.sampling_generator  # what the export will hold
-        images = tf.concat([generator(self.noise[i:i + 500], training=False)
-                            for i in range(0, self.num_samples, 500)], 0)
-        if not bool(tf.reduce_all(tf.math.is_finite(images))):
+        images = latent.generate(lambda z: generator(z, training=False), self.noise)
+        if not np.isfinite(images).all():
             return
-        result = self.evaluator.score(images.numpy(), kid_subsets=self.kid_subsets)
+        result = self.evaluator.score(images, kid_subsets=self.kid_subsets)
         row = {'step': step, **{k: result[k] for k in self.COLUMNS[1:]}}
-        append_csv(self.csv_path, self.COLUMNS, row)
+        artifacts.append_csv(self.csv_path, self.COLUMNS, row)
         if self.writer:
             with self.writer.as_default(step=step):
                 for key in self.COLUMNS[1:]:
@@ -310,3 +344,134 @@ class PeriodicEvaluation(keras.callbacks.Callback):
                              'class_shares': result['class_shares'],
                              'seconds': round(time.monotonic() - started, 3)})
 
+
+class HealthMonitor(keras.callbacks.Callback):
+    """Watches a `GAN` during `fit` and reports `Finding`s.
+
+    run_dir: where `health.jsonl` goes (None: nowhere). writer: a `tf.summary`
+    writer for text markers and probe scalars. classify: images in [-1, 1] ->
+    class probabilities [n, classes], for the mode histogram (probabilities, not
+    ids: confidence tells digits from early blobs). real_images: a batch of real
+    images, the yardstick of sample diversity. probe_every: steps between probes
+    of modes and diversity. stop_on_collapse: stop training (`stop_reason` says
+    why) on mode collapse or near-identical samples. stream: where warnings go.
+    """
+
+    def __init__(self, run_dir=None, writer=None, classify=None, real_images=None,
+                 probe_every=500, stop_on_collapse=False, seed=0, stream=None):
+        super().__init__()
+        self.path = os.path.join(run_dir, 'health.jsonl') if run_dir else None
+        self.writer, self.classify = writer, classify
+        self.real_images, self.probe_every = real_images, probe_every
+        self.stop_on_collapse, self.seed = stop_on_collapse, seed
+        self.stream = stream
+        self.findings, self.probes, self.stop_reason = [], [], None
+        self.history = {k: deque(maxlen=health.OSCILLATION_BLOCK * health.OSCILLATION_BLOCKS)
+                        for k in METRICS}
+        self.active = {}  # kind -> step it last held
+        self.state = {k: {} for k in health.STEP_DETECTORS}
+        self.streak = dict.fromkeys(health.PROBE_DETECTORS, 0)
+
+    def on_train_begin(self, logs=None):
+        step = int(self.model.step)
+        if self.path:
+            self._truncate_after(step)
+        self.reference = (health.mean_pairwise_distance(self.real_images)
+                          if self.real_images is not None else None)
+        self.noise = latent.noise_from_seed(self.model.noise, health.PROBE_SAMPLES,
+                                            self.model.latent_dim, self.seed)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.step)
+        bad = []
+        for key in METRICS:
+            if key in logs:
+                value = float(logs[key])
+                self.history[key].append(value)
+                if not math.isfinite(value):
+                    bad.append(key)
+        self._judge(step, 'non_finite',
+                    f'non-finite: {", ".join(bad)} became NaN or Inf' if bad else None,
+                    clear_after=health.WINDOW)
+        for kind, detector in health.STEP_DETECTORS.items():
+            self._judge(step, kind, detector(self.history, self.state[kind]),
+                        clear_after=health.WINDOW)
+        if step % self.probe_every == 0 and (self.classify or self.reference):
+            self.probe(step)
+
+    def probe(self, step):
+        """Measures classes covered and diversity of samples from fixed noise."""
+        samples = np.asarray(self.model.generator(self.noise, training=False))
+        probe = {'step': step}
+        if self.reference:
+            probe['diversity'] = health.diversity(samples, self.reference)
+        if self.classify:
+            probabilities = self.classify(samples)
+            statistics = quality.class_statistics(probabilities)
+            probe.update(classes=probabilities.shape[1], **{
+                key: statistics[key] for key in ('classes_covered', 'confident',
+                                                 'class_shares')})
+        self.probes.append(probe)
+        self._scalars(step, probe)
+        held = {}  # collapse kinds seen on COLLAPSE_PROBES probes in a row
+        for kind, detector in health.PROBE_DETECTORS.items():
+            message = detector(probe)
+            self.streak[kind] = self.streak[kind] + 1 if message else 0
+            if self.streak[kind] >= health.COLLAPSE_PROBES:
+                held[kind] = message
+            self._judge(step, kind, held.get(kind),
+                        clear_after=health.COLLAPSE_PROBES * self.probe_every)
+        if self.stop_on_collapse and held and not self.stop_reason:
+            kind, self.stop_reason = next(iter(held.items()))
+            self.model.stop_training = True
+            self._record(health.Finding(step, kind, self.stop_reason, event='stopped'))
+
+    def _judge(self, step, kind, message, clear_after):
+        """Fires `kind` when `message` starts; clears it `clear_after` steps after
+        it last held."""
+        if message:
+            if kind not in self.active:
+                self._record(health.Finding(step, kind, message,
+                                            health.suggest(kind, self._settings())))
+            self.active[kind] = step
+        elif kind in self.active and step - self.active[kind] >= clear_after:
+            del self.active[kind]
+            self._record(health.Finding(step, kind,
+                                        f'{health.NAMES[kind]}: no longer seen',
+                                        event='cleared'))
+
+    def _settings(self):
+        """What the health monitor's remedies may change, as the model has it."""
+        def rate(optimizer):
+            return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        model = self.model
+        return health.Settings(getattr(getattr(model, 'gan_loss', None), 'name', None),
+                               rate(model.d_optimizer), rate(model.g_optimizer),
+                               getattr(model, 'd_steps', 1), getattr(model, 'options', {}))
+
+    def _record(self, finding):
+        self.findings.append(finding)
+        print(finding.line(), file=self.stream or sys.stderr, flush=True)
+        if self.path:
+            with open(self.path, 'a') as f:
+                f.write(json.dumps(dataclasses.asdict(finding)) + '\n')
+        if self.writer:
+            with self.writer.as_default(step=finding.step):
+                tf.summary.text('health', f'**{finding.event}** {finding.line()}',
+                                step=finding.step)
+
+    def _scalars(self, step, probe):
+        if not self.writer:
+            return
+        with self.writer.as_default(step=step):
+            for key in ('diversity', 'classes_covered', 'confident'):
+                if key in probe:
+                    tf.summary.scalar(f'health/{key}', probe[key], step=step)
+
+    def _truncate_after(self, step):
+        """Starts health.jsonl, keeping (on resume) findings up to `step`."""
+        kept = [line for line in health.read_findings_lines(self.path)
+                if json.loads(line)['step'] <= step]
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        with open(self.path, 'w') as f:
+            f.writelines(kept)

@@ -1,88 +1,103 @@
-"""Every training option, its default and its help text, in one place.
+"""Every training option: its default, its valid values and its help, in one place.
 
-`gan_tf.main` turns each field into an absl flag of the same name; library users
-build a `Config` directly, e.g. `Config(arch='maxout', max_steps=1000)`.
+The command line turns each field into a flag of the same name (`gan_tf.cli`);
+library users build a `Config` directly, e.g. `Config(arch='maxout',
+max_steps=1000)`. Either way, `Config(...)` checks every value as it is made: its
+type, its range (NaN and infinity are never valid), the names of registered
+choices and the rules between options, raising a one-line `UserError` that names
+the flag. `GAN` checks its keyword options with the same rules
+(`check_gan_options`). Imports nothing heavy: the command line checks its flags
+before TensorFlow starts.
 """
 import dataclasses
 import json
+import math
+import numbers
+import os
+import typing
 from typing import Optional
 
-from gan_tf import distribute, gan, losses, models
+from gan_tf import registry
 from gan_tf.errors import UserError
 
 
-def option(default, help, choices=None, lower_bound=None, setting=False):
-    """A config field with the metadata its command-line flag needs.
+def option(default, help, choices=None, minimum=None, below=None, check=None,
+           setting=False, gan_option=False):
+    """A Config field with what its flag and its checks need.
 
-    `choices`: the valid values, or a function returning them, for registries that
-    can grow after import (`models.register`).
-    `setting`: True for how a process runs (where data and results live, how long,
-    how often to log), False for what is trained. Only settings may change when a
-    run is resumed (unless --allow_config_change).
+    `choices`: the valid values, or a function returning them (registries can
+    grow after import: `models.register`). `minimum`: the least valid value
+    (each element's, for widths); `below`: a bound the value must stay under;
+    `check`: a function raising ValueError for an invalid value.
+    `setting`: True for how a process runs (where data and results live, how
+    long, how often to log), False for what is trained; only settings may change
+    when a run is resumed (unless --allow_config_change). `gan_option`: a `GAN`
+    keyword of the same name (a loss option or a stabiliser).
     """
     return dataclasses.field(default=default, metadata=dict(
-        help=help, choices=choices, lower_bound=lower_bound, setting=setting))
-
-
-def choices(field):
-    """The valid values of `field`, or None where any value goes."""
-    options = field.metadata['choices']
-    return tuple(options()) if callable(options) else options
+        help=help, choices=choices, minimum=minimum, below=below, check=check,
+        setting=setting, gan_option=gan_option))
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     # What to train.
     arch: str = option('mlp', 'Generator/discriminator architecture.',
-                       choices=lambda: sorted(models.ARCHITECTURES))
+                       choices=lambda: sorted(registry.ARCHITECTURES))
     loss: str = option('non_saturating', 'GAN loss.',
-                       choices=lambda: sorted(losses.LOSSES))
+                       choices=lambda: sorted(registry.LOSSES))
     g_widths: tuple = option((), "Generator layer widths, e.g. 256,512,1024 "
-                             "(empty: the architecture's default).")
+                             "(empty: the architecture's default).", minimum=1)
     d_widths: tuple = option((), "Discriminator layer widths (empty: the "
-                             "architecture's default).")
-    latent_dim: int = option(100, 'Size of the noise vector z.', lower_bound=1)
+                             "architecture's default).", minimum=1)
+    latent_dim: int = option(100, 'Size of the noise vector z.', minimum=1)
     noise: str = option('normal', 'Distribution of z: standard normal, or '
-                        'uniform in [-1, 1].', choices=gan.NOISE_KINDS)
+                        'uniform in [-1, 1].', choices=registry.NOISE_KINDS)
     spectral_norm: bool = option(False, 'Spectrally normalise the discriminator '
                                  "(Miyato et al. 2018); sagan's always is.")
     conditional: bool = option(False, 'Class-conditional: G gets a label embedding, '
                                'D is a projection discriminator (an auxiliary '
                                'classifier with --loss=acgan); labelled datasets only.')
 
-    # Loss options and stabilisers.
+    # Loss options and stabilisers: GAN keywords of the same name.
     clip: Optional[float] = option(None, "Clip D's weights to [-clip, clip] after "
-                                   'each D update (none: the loss\'s, 0.01 for '
-                                   'wasserstein; 0: off).', lower_bound=0)
+                                   "each D update (none: the loss's, 0.01 for "
+                                   'wasserstein; 0: off).', minimum=0, gan_option=True)
     gp_weight: float = option(10.0, 'Gradient penalty weight lambda of '
-                              '--loss=wgan_gp.', lower_bound=0)
+                              '--loss=wgan_gp.', minimum=0, gan_option=True)
     margin: float = option(1.0, 'Margin m of --loss=energy: D pushes the energy '
-                           '-log D(G(z)) of samples up to m.', lower_bound=0)
+                           '-log D(G(z)) of samples up to m.', minimum=0,
+                           gan_option=True)
     pt_weight: float = option(0.0, 'Weight of the pulling-away term of '
                               '--loss=energy, on generated images (0: off).',
-                              lower_bound=0)
-    aux_weight: float = option(1.0, 'Weight of the class cross-entropy of '
-                               '--loss=acgan, in both players\' losses.', lower_bound=0)
+                              minimum=0, gan_option=True)
+    aux_weight: float = option(1.0, "Weight of the class cross-entropy of "
+                               "--loss=acgan, in both players' losses.", minimum=0,
+                               gan_option=True)
     label_smoothing: float = option(0.0, 'One-sided label smoothing: real targets '
                                     'become 1 - this, e.g. 0.1 (cross-entropy '
-                                    'losses only; 0: off).', lower_bound=0)
+                                    'losses only; 0: off).', minimum=0, below=1,
+                                    gan_option=True)
     r1_weight: float = option(0.0, "R1 penalty gamma: D's loss adds gamma/2 "
-                              "E|grad D(x)|^2 on real images (0: off).",
-                              lower_bound=0)
+                              "E|grad D(x)|^2 on real images (0: off).", minimum=0,
+                              gan_option=True)
     dragan_weight: float = option(0.0, 'DRAGAN penalty weight, e.g. 10 (0: off).',
-                                  lower_bound=0)
+                                  minimum=0, gan_option=True)
     instance_noise: float = option(0.0, 'Std of Gaussian noise added to every '
                                    'image D sees, annealed linearly to 0 over '
-                                   '--instance_noise_steps (0: off).', lower_bound=0)
+                                   '--instance_noise_steps (0: off).', minimum=0,
+                                   gan_option=True)
     instance_noise_steps: int = option(10000, 'Steps over which instance noise '
-                                       'anneals to 0.', lower_bound=1)
+                                       'anneals to 0.', minimum=1, gan_option=True)
     diffaugment: str = option('', 'DiffAugment transformations applied to real '
                               'and fake images before D, comma-separated from '
-                              'color, translation, cutout (empty: off).')
+                              f'{", ".join(registry.AUGMENTATIONS)} (empty: off).',
+                              check=registry.augmentations, gan_option=True)
     ema_decay: Optional[float] = option(None, 'Keep an exponential moving average '
                                         'of the generator weights with this decay '
                                         '(e.g. 0.999) for samples and export '
-                                        '(none: off).', lower_bound=0)
+                                        '(none: off).', minimum=0, below=1,
+                                        gan_option=True)
 
     # Data.
     dataset: str = option('mnist', 'Any tensorflow-datasets image dataset '
@@ -91,39 +106,38 @@ class Config:
                            "tfds's default, ~/tensorflow_datasets).", setting=True)
     manual_dir: str = option('', "Folder holding the dataset's original files "
                              "(e.g. MNIST's four IDX .gz files), used offline "
-                             '(empty: <data_dir>/downloads/manual).',
-                             setting=True)
+                             '(empty: <data_dir>/downloads/manual).', setting=True)
     download: bool = option(True, 'Let tensorflow-datasets download the data '
                             'when it is neither prepared nor in --manual_dir.',
                             setting=True)
 
     # How long and how fast.
-    epochs: int = option(20, 'Passes over the training split.', lower_bound=1,
+    epochs: int = option(20, 'Passes over the training split.', minimum=1,
                          setting=True)
     max_steps: Optional[int] = option(None, 'Stop after this many steps '
-                                      '(generator updates) in all.',
-                                      lower_bound=1, setting=True)
+                                      '(generator updates) in all.', minimum=1,
+                                      setting=True)
     max_seconds: Optional[float] = option(None, 'Stop cleanly, with checkpoint, '
                                           'samples and export, after this much '
                                           'training time in this process.',
-                                          lower_bound=0, setting=True)
+                                          minimum=0, setting=True)
     batch_size: int = option(64, 'Images per discriminator step: the global batch, '
                              'split evenly between the replicas of --strategy.',
-                             lower_bound=1)
+                             minimum=1)
     d_steps: Optional[int] = option(None, 'Discriminator updates per generator '
                                     "update, each on its own batch (none: the "
                                     "loss's own: 5 for wasserstein and wgan_gp, "
-                                    'else 1).', lower_bound=1)
-    lr_g: float = option(2e-4, 'Generator Adam learning rate.', lower_bound=0)
-    lr_d: float = option(2e-4, 'Discriminator Adam learning rate.', lower_bound=0)
-    beta1: float = option(0.5, 'Adam beta_1 for both players.', lower_bound=0)
+                                    'else 1).', minimum=1)
+    lr_g: float = option(2e-4, 'Generator Adam learning rate.', minimum=0)
+    lr_d: float = option(2e-4, 'Discriminator Adam learning rate.', minimum=0)
+    beta1: float = option(0.5, 'Adam beta_1 for both players.', minimum=0, below=1)
     seed: int = option(0, 'Random seed: weights, noise, data order.')
     strategy: str = option('auto', 'tf.distribute strategy: default (one device), '
                            'mirrored (every GPU of this machine, else every logical '
                            'CPU device), multi_worker (several machines, from '
                            'TF_CONFIG; see BUILD.md) or auto (mirrored when more '
                            'than one GPU is visible, else default).',
-                           choices=distribute.STRATEGIES, setting=True)
+                           choices=registry.STRATEGIES, setting=True)
 
     # How the step computes.
     mixed_precision: bool = option(False, 'Compute in 16-bit floats, weights kept '
@@ -131,40 +145,40 @@ class Config:
                                    'with AMX or AVX512-BF16), float16 with loss '
                                    'scaling on GPU.')
     jit_compile: bool = option(False, 'Compile the training step with XLA '
-                               '(measured slower on CPU; try it on GPU).',
-                               setting=True)
+                               '(slower on CPU; try it on GPU).', setting=True)
 
     # Where results go.
     out_dir: str = option('out', 'Parent folder of run directories.', setting=True)
-    run_name: str = option('', 'Run directory name under --out_dir (empty: '
-                           '<dataset>-<arch>-<loss>).', setting=True)
-    resume: bool = option(False, "Continue the run in the run directory from "
-                          "its last complete checkpoint.", setting=True)
+    run_name: str = option('', 'Run directory name: one folder inside --out_dir '
+                           '(empty: <dataset>-<arch>-<loss>).', setting=True)
+    resume: bool = option(False, 'Continue the run in the run directory from '
+                          'its last complete checkpoint.', setting=True)
     allow_config_change: bool = option(False, 'Let --resume continue with '
                                        'training options that differ from the '
                                        "run's (e.g. a lower learning rate).",
                                        setting=True)
-    overwrite: bool = option(False, 'Replace an existing run directory of the '
-                             'same name, once the new run has started.',
+    overwrite: bool = option(False, 'Replace an existing run of the same name (a '
+                             'folder holding a gan_tf config.json), once the new '
+                             'run has loaded its data and built its models.',
                              setting=True)
     export: bool = option(True, 'Write the generator as a SavedModel to '
                           '<run>/export at the end.', setting=True)
     log_every: int = option(50, 'Steps between rows of metrics.csv and '
-                            'TensorBoard scalars.', lower_bound=1, setting=True)
-    sample_every: int = option(500, 'Steps between sample grids.', lower_bound=1,
+                            'TensorBoard scalars.', minimum=1, setting=True)
+    sample_every: int = option(500, 'Steps between sample grids.', minimum=1,
                                setting=True)
-    checkpoint_every: int = option(1000, 'Steps between checkpoints.',
-                                   lower_bound=1, setting=True)
+    checkpoint_every: int = option(1000, 'Steps between checkpoints.', minimum=1,
+                                   setting=True)
     eval_every: int = option(5000, 'Steps between scorings of --eval_samples '
                              'generated images by gan_tf.evaluate (FID, KID, '
                              'precision/recall, density/coverage, classes) into '
                              '<run>/evaluation.csv and TensorBoard eval/; 0: never. '
-                             'Labelled datasets only.', lower_bound=0, setting=True)
+                             'Labelled datasets only.', minimum=0, setting=True)
     eval_samples: int = option(2000, 'Generated images per such scoring.',
-                               lower_bound=6, setting=True)
+                               minimum=6, setting=True)
     health_every: int = option(500, "Steps between the health monitor's looks at "
-                               'samples (classes covered, diversity).',
-                               lower_bound=1, setting=True)
+                               'samples (classes covered, diversity).', minimum=1,
+                               setting=True)
     health_classes: bool = option(True, 'Let the health monitor count the classes '
                                   "of samples with gan_tf.evaluate's classifier "
                                   '(trained once per dataset, then cached).',
@@ -172,22 +186,49 @@ class Config:
     stop_on_collapse: bool = option(False, 'Stop training, cleanly, when the health '
                                     'monitor sees mode collapse.', setting=True)
 
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            # Normalised: ints in float fields become floats, lists tuples.
+            object.__setattr__(self, field.name,
+                               check_field(field, getattr(self, field.name)))
+        if registry.loss(self.loss).conditional and not self.conditional:
+            raise UserError(f'--loss={self.loss} needs class labels: add --conditional')
+        if self.resume and self.overwrite:
+            raise UserError('--resume continues the run and --overwrite replaces '
+                            'it: pass one of them')
+        if self.run_name in ('.', '..') or os.sep in self.run_name or (
+                os.altsep and os.altsep in self.run_name) or '\0' in self.run_name:
+            raise UserError(f'--run_name={self.run_name}: must be the name of one '
+                            'folder inside --out_dir (no "/", not "." or "..")')
+        if self.strategy == 'multi_worker':
+            # Each worker would decide alone, and stop at its own step.
+            for name in ('max_seconds', 'stop_on_collapse'):
+                if getattr(self, name):
+                    raise UserError(f'--{name} cannot stop every worker at the same '
+                                    'step under --strategy=multi_worker: use '
+                                    '--max_steps instead')
+        check_gan_options(self.loss, **self.gan_options)
+
+    @property
+    def gan_options(self):
+        """{name: value} of the loss options and stabilisers, `GAN`'s keywords."""
+        return {name: getattr(self, name) for name in GAN_OPTIONS}
+
     @property
     def discriminator_steps(self):
         """--d_steps, or the loss's own number when it is not given."""
-        return self.d_steps or losses.get(self.loss).default_d_steps
+        return registry.loss(self.loss).d_steps(self.d_steps)
+
+    @property
+    def run_dir_name(self):
+        return self.run_name or f'{self.dataset}-{self.arch}-{self.loss}'
 
     @classmethod
     def from_record(cls, options):
         """The Config of `options`, a run's config.json "config" dict: lists back
         to tuples; options this version does not know are ignored."""
         known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v
-                      for k, v in options.items() if k in known})
-
-    @property
-    def run_dir_name(self):
-        return self.run_name or f'{self.dataset}-{self.arch}-{self.loss}'
+        return cls(**{k: v for k, v in options.items() if k in known})
 
     def differences(self, recorded):
         """`--name=value (run: value)` for each training option (not a setting)
@@ -200,36 +241,96 @@ class Config:
             value = json.loads(json.dumps(getattr(self, field.name)))
             before = recorded.get(field.name, json.loads(json.dumps(field.default)))
             if value != before:
-                found.append(f'--{field.name}={_flag_text(value)} (run: '
-                             f'{_flag_text(before)})')
+                found.append(f'--{field.name}={flag_text(value)} (run: '
+                             f'{flag_text(before)})')
         return found
 
-    def validate(self):
-        """Raises UserError naming the first field whose value is out of range."""
-        for field in dataclasses.fields(self):
-            value, valid = getattr(self, field.name), choices(field)
-            if valid and value not in valid:
-                raise UserError(f'--{field.name}={value}: choose one of '
-                                f'{", ".join(valid)}')
-            bound = field.metadata['lower_bound']
-            if bound is not None and value is not None and value < bound:
-                raise UserError(f'--{field.name}={value}: must be at least {bound}')
-        if losses.get(self.loss).conditional and not self.conditional:
-            raise UserError(f'--loss={self.loss} needs class labels: add --conditional')
-        if self.strategy == 'multi_worker':
-            # Each worker would decide alone, and stop at its own step.
-            for name in ('max_seconds', 'stop_on_collapse'):
-                if getattr(self, name):
-                    raise UserError(f'--{name} cannot stop every worker at the same '
-                                    'step under --strategy=multi_worker: use '
-                                    '--max_steps instead')
-        try:  # ranges and combinations of the loss options
-            gan.check_options(self.loss, self.d_steps,
-                              **{name: getattr(self, name) for name in gan.OPTIONS})
+
+FIELDS = {field.name: field for field in dataclasses.fields(Config)}
+# The loss options and stabilisers, in the order GAN takes them.
+GAN_OPTIONS = tuple(name for name, field in FIELDS.items()
+                    if field.metadata['gan_option'])
+
+
+def choices(field):
+    """The valid values of `field`, or None where any value of its type goes."""
+    options = field.metadata['choices']
+    return tuple(options()) if callable(options) else options
+
+
+def value_type(field):
+    """(type, optional): int for `int`, (int, True) for `Optional[int]`."""
+    args = [t for t in typing.get_args(field.type) if t is not type(None)]
+    return (args[0], True) if args else (field.type, False)
+
+
+_TYPE_NAMES = {int: 'an integer', float: 'a number', bool: 'true or false',
+               str: 'a string', tuple: 'comma-separated integers, e.g. 256,512,1024'}
+
+
+def check_field(field, value):
+    """`value` as field `field` keeps it (int -> float for a float field, list ->
+    tuple); UserError, one line naming the flag, when it is not a valid value."""
+    kind, optional = value_type(field)
+    name = field.name
+    if value is None and optional:
+        return None
+
+    def fail(why):
+        raise UserError(f'--{name}={flag_text(value)}: {why}')
+
+    def integer(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+    if kind is int and integer(value):
+        value = int(value)
+    elif kind is float and isinstance(value, numbers.Real) and not isinstance(value, bool):
+        value = float(value)
+        if not math.isfinite(value):
+            fail('must be a finite number')
+    elif kind is tuple and isinstance(value, (tuple, list)) and all(map(integer, value)):
+        value = tuple(int(v) for v in value)
+    elif not (kind in (bool, str) and isinstance(value, kind)):
+        raise UserError(f'--{name}={value!r}: expected {_TYPE_NAMES[kind]}, got '
+                        f'{type(value).__name__}')
+    valid = choices(field)
+    if valid is not None and value not in valid:
+        fail(f'choose one of {", ".join(map(str, valid))}')
+    minimum, below = field.metadata['minimum'], field.metadata['below']
+    for v in value if kind is tuple else [value]:
+        if minimum is not None and v < minimum:
+            fail(f'{"each value " if kind is tuple else ""}must be at least {minimum}')
+        if below is not None and v >= below:
+            fail(f'must be below {below}')
+    if field.metadata['check']:
+        try:
+            field.metadata['check'](value)
         except ValueError as e:
-            raise UserError(f'--{e}') from None
-        return self
+            fail(e)
+    return value
 
 
-def _flag_text(value):
-    return ','.join(map(str, value)) if isinstance(value, list) else str(value)
+def check_gan_options(loss=None, d_steps=None, **options):
+    """The `GAN` keyword options' values, checked as Config fields (UserError
+    naming the flag), and, given `loss` (a registered name), that each one set
+    has an effect with it. Returns `options`, normalised."""
+    checked = {name: check_field(FIELDS[name], value) for name, value in options.items()}
+    if d_steps is not None:
+        check_field(FIELDS['d_steps'], d_steps)
+    if loss is not None:
+        spec = registry.loss(loss)
+        for name, value in checked.items():
+            unused = registry.LOSS_SPECIFIC_OPTIONS.get(name)
+            if name in registry.LOSS_SPECIFIC_OPTIONS and name not in spec.options \
+                    and value != unused:
+                users = sorted(n for n, l in registry.LOSSES.items() if name in l.options)
+                raise UserError(f'--{name}={flag_text(value)}: no effect with loss '
+                                f'{loss!r}; it applies to: {", ".join(users)}')
+    return checked
+
+
+def flag_text(value):
+    """A value as its flag is written: lists comma-separated, None as none."""
+    if isinstance(value, (list, tuple)):
+        return ','.join(map(str, value))
+    return 'none' if value is None else str(value)

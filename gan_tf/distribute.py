@@ -15,9 +15,8 @@ import re
 
 import tensorflow as tf
 
+from gan_tf import registry
 from gan_tf.errors import UserError
-
-STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker')
 
 
 def make_strategy(name):
@@ -45,7 +44,8 @@ def make_strategy(name):
     if name == 'multi_worker':
         cluster_from_tf_config()
         return _one_strategy('multi_worker')
-    raise ValueError(f'unknown strategy {name!r}; choose one of {", ".join(STRATEGIES)}')
+    raise ValueError(f'unknown strategy {name!r}; choose one of '
+                     f'{", ".join(registry.STRATEGIES)}')
 
 
 @functools.cache
@@ -83,12 +83,17 @@ def is_chief(strategy):
     MultiWorkerMirroredStrategy, where only the chief does (the task of type
     "chief", or worker 0 when the cluster has no chief)."""
     resolver = getattr(strategy, 'cluster_resolver', None)
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or not resolver:
+    if not multi_worker(strategy) or not resolver:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
     return task_type in (None, 'chief') or (
         task_type == 'worker' and task_id == 0 and
         'chief' not in resolver.cluster_spec().as_dict())
+
+
+def multi_worker(strategy):
+    """Whether `strategy` spans several worker processes."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 
 
 def num_replicas():

@@ -4,9 +4,7 @@ import functools
 import keras
 import tensorflow as tf
 
-from gan_tf import augment, distribute, losses
-
-NOISE_KINDS = ('normal', 'uniform')
+from gan_tf import augment, config, distribute, latent, losses, registry
 # What every step reports: the players' losses, D's mean score on real (D(x)) and
 # fake (D(G(z))) images, D's accuracy on each, and the global norm of each
 # player's gradient (a vanishing generator gradient is a failure to watch for).
@@ -17,50 +15,10 @@ NOISE_KINDS = ('normal', 'uniform')
 # batch's gradient is noisier: it reads somewhat higher than one device's).
 METRICS = ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake',
            'd_grad_norm', 'g_grad_norm')
-# Training options beyond the loss's name: `GAN` keywords and `Config` fields of
-# the same name (see `GAN.__init__`); all off, or the loss's own, by default.
-OPTIONS = ('clip', 'gp_weight', 'r1_weight', 'dragan_weight', 'margin', 'pt_weight',
-           'label_smoothing', 'instance_noise', 'instance_noise_steps',
-           'diffaugment', 'ema_decay', 'aux_weight')
 # The extra tensors a loss's functions may ask for (`Loss.discriminator_inputs`,
 # `Loss.generator_inputs`).
 DISCRIMINATOR_INPUTS = ('real_class_logits', 'fake_class_logits', 'labels')
 GENERATOR_INPUTS = ('fake_images', 'real_logits', 'fake_class_logits', 'labels')
-
-
-def check_options(loss=None, d_steps=None, clip=None, gp_weight=0.0, r1_weight=0.0,
-                  dragan_weight=0.0, margin=0.0, pt_weight=0.0, label_smoothing=0.0,
-                  instance_noise=0.0, instance_noise_steps=1, diffaugment='',
-                  ema_decay=None, aux_weight=1.0):
-    """ValueError, its message starting `name=value:`, for the first option out of
-    range, or, given `loss` (a registered name), with no effect with that loss.
-    Options left out are not checked (their defaults here are the "off" values)."""
-    def fail(name, value, why):
-        raise ValueError(f'{name}={value}: {why}')
-
-    for name, value in dict(gp_weight=gp_weight, r1_weight=r1_weight,
-                            dragan_weight=dragan_weight, margin=margin,
-                            pt_weight=pt_weight, instance_noise=instance_noise,
-                            aux_weight=aux_weight).items():
-        if value < 0:
-            fail(name, value, 'must be at least 0')
-    if clip is not None and clip < 0:
-        fail('clip', clip, "must be at least 0 (0: no clipping; none: the loss's)")
-    if d_steps is not None and d_steps < 1:
-        fail('d_steps', d_steps, 'must be at least 1')
-    if instance_noise_steps < 1:
-        fail('instance_noise_steps', instance_noise_steps, 'must be at least 1')
-    if not 0 <= label_smoothing < 1:
-        fail('label_smoothing', label_smoothing, 'must be in [0, 1)')
-    if ema_decay is not None and not 0 <= ema_decay < 1:
-        fail('ema_decay', ema_decay, 'must be in [0, 1), typically 0.999')
-    try:
-        augment.parse(diffaugment)
-    except ValueError as e:
-        fail('diffaugment', diffaugment, e)
-    if loss is not None:
-        losses.check_options(loss, label_smoothing=label_smoothing, pt_weight=pt_weight,
-                             aux_weight=aux_weight)
 
 
 def ema_decay_at(decay, step):
@@ -122,34 +80,36 @@ class GAN(keras.Model):
             Unusual Effectiveness of Averaging in GAN Training").
         """
         super().__init__(**kwargs)
-        if noise not in NOISE_KINDS:
+        if noise not in registry.NOISE_KINDS:
             raise ValueError(f'unknown noise {noise!r}; choose one of: '
-                             f'{", ".join(NOISE_KINDS)}')
+                             f'{", ".join(registry.NOISE_KINDS)}')
+        options = config.check_gan_options(
+            d_steps=d_steps, clip=clip, gp_weight=gp_weight, r1_weight=r1_weight,
+            dragan_weight=dragan_weight, margin=margin, pt_weight=pt_weight,
+            label_smoothing=label_smoothing, instance_noise=instance_noise,
+            instance_noise_steps=instance_noise_steps, diffaugment=diffaugment,
+            ema_decay=ema_decay, aux_weight=aux_weight)
+        for name, value in options.items():  # the loss's own: checked in `compile`
+            setattr(self, name, value)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = latent_dim
         self.noise = noise
         self.requested_d_steps = d_steps
         self.seed = seed
-        self.clip, self.gp_weight, self.r1_weight = clip, gp_weight, r1_weight
-        self.dragan_weight, self.margin, self.pt_weight = dragan_weight, margin, pt_weight
-        self.label_smoothing, self.instance_noise = label_smoothing, instance_noise
-        self.instance_noise_steps, self.diffaugment = instance_noise_steps, diffaugment
-        self.ema_decay, self.aux_weight = ema_decay, aux_weight
         self.num_classes = getattr(generator, 'num_classes', 0)  # 0: unconditional
         if getattr(discriminator, 'num_classes', 0) != self.num_classes:
             raise ValueError('the generator and the discriminator must be conditional '
                              'on the same number of classes, or both unconditional')
         self.auxiliary_classifier = getattr(discriminator, 'auxiliary_classifier', False)
-        check_options(d_steps=d_steps, **self.options)  # the loss's own: compile
-        self.augmentations = augment.parse(diffaugment)
+        self.augmentations = registry.augmentations(diffaugment)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         # Owned by the model so its state is checkpointed: runs are reproducible.
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Create every weight now, so optimizers and checkpoints can see them
         # before the first step.
         labels = tf.zeros([1], tf.int32) if self.num_classes else None
-        images = self._play(self.generator, self.sample_noise(1), labels)
+        images = self._call_player(self.generator, self.sample_noise(1), labels)
         logits, _ = self._discriminate(images, labels, training=False)
         for player, output in (('generator', images), ('discriminator', logits)):
             if output.dtype != 'float32':  # mixed precision: 16-bit losses, exports
@@ -167,13 +127,14 @@ class GAN(keras.Model):
         return copy
 
     def compile(self, d_optimizer, g_optimizer, loss='non_saturating', **kwargs):
-        """`loss`: a name registered in `gan_tf.losses.LOSSES`, or a `losses.Loss`."""
+        """`loss`: a name registered in `gan_tf.registry.LOSSES`, or a
+        `registry.Loss`."""
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
-        self.gan_loss = losses.get(loss) if isinstance(loss, str) else loss
+        self.gan_loss = registry.loss(loss) if isinstance(loss, str) else loss
         if isinstance(loss, str):
-            check_options(loss, **self.options)
+            config.check_gan_options(loss, **self.options)
         missing = set(self.gan_loss.generator_inputs) - set(GENERATOR_INPUTS)
         missing |= set(self.gan_loss.discriminator_inputs) - set(DISCRIMINATOR_INPUTS)
         if missing:
@@ -196,23 +157,24 @@ class GAN(keras.Model):
                 f'normalisation, and {type(self.discriminator).__name__} has it: '
                 'add --spectral_norm (which replaces it), or choose another --arch')
         # The loss's hyperparameters, bound once: the step calls plain functions.
-        self._d_loss = functools.partial(self.gan_loss.discriminator, **{
+        discriminator_loss, generator_loss = self.gan_loss.functions()
+        self._d_loss = functools.partial(discriminator_loss, **{
             name: getattr(self, name) for name in self.gan_loss.discriminator_options})
-        self._g_loss = functools.partial(self.gan_loss.generator, **{
+        self._g_loss = functools.partial(generator_loss, **{
             name: getattr(self, name) for name in self.gan_loss.generator_options})
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
 
     @property
     def options(self):
-        """{name: value} of every training option in OPTIONS."""
-        return {name: getattr(self, name) for name in OPTIONS}
+        """{name: value} of every training option (`config.GAN_OPTIONS`)."""
+        return {name: getattr(self, name) for name in config.GAN_OPTIONS}
 
     @property
     def d_steps(self):
         """D updates per G update: as asked, else the loss's (1 before `compile`)."""
         loss = getattr(self, 'gan_loss', None)
-        return self.requested_d_steps or (loss.default_d_steps if loss else 1)
+        return loss.d_steps(self.requested_d_steps) if loss else self.requested_d_steps or 1
 
     @property
     def clip_value(self):
@@ -244,13 +206,12 @@ class GAN(keras.Model):
         return cls(*players, **config)
 
     def get_compile_config(self):
-        name = next((n for n, l in losses.LOSSES.items() if l == self.gan_loss), None)
-        if name is None:
+        if registry.LOSSES.get(self.gan_loss.name) != self.gan_loss:
             raise ValueError('only a GAN compiled with a registered loss can be saved; '
-                             'add yours to gan_tf.losses.LOSSES')
+                             'add yours to gan_tf.registry.LOSSES')
         return {'d_optimizer': keras.saving.serialize_keras_object(self.d_optimizer),
                 'g_optimizer': keras.saving.serialize_keras_object(self.g_optimizer),
-                'loss': name}
+                'loss': self.gan_loss.name}
 
     def compile_from_config(self, config):
         self.compile(
@@ -267,10 +228,10 @@ class GAN(keras.Model):
     def call(self, z, labels=None, training=False):
         """Images from noise `z`; conditional: of classes `labels`, by default
         image i of class i % num_classes."""
-        return self._play(self.sampling_generator, z, labels, training)
+        return self._call_player(self.sampling_generator, z, labels, training)
 
     @staticmethod
-    def _play(player, inputs, labels, training=True):
+    def _call_player(player, inputs, labels, training=True):
         """`player` on `inputs`, and on `labels` when the GAN is conditional."""
         if labels is None:
             return player(inputs, training=training)
@@ -279,7 +240,7 @@ class GAN(keras.Model):
     def _discriminate(self, images, labels, training=True):
         """D's logits for `images`, and its class logits where it has an auxiliary
         classifier (ACGAN; None otherwise)."""
-        output = self._play(self.discriminator, images, labels, training)
+        output = self._call_player(self.discriminator, images, labels, training)
         return output if self.auxiliary_classifier else (output, None)
 
     def _real_batch(self, data):
@@ -298,11 +259,8 @@ class GAN(keras.Model):
 
     def sample_noise(self, batch_size):
         """`batch_size` latent vectors, standard normal or uniform in [-1, 1]."""
-        shape = (batch_size, self.latent_dim)
-        if self.noise == 'uniform':
-            return distribute.draw(keras.random.uniform, shape, -1.0, 1.0,
-                                   seed=self.seed_generator)
-        return distribute.draw(keras.random.normal, shape, seed=self.seed_generator)
+        return latent.sample_noise(self.noise, batch_size, self.latent_dim,
+                                   self.seed_generator)
 
     def train_step(self, data):
         real, labels = self._real_batch(data)
@@ -325,7 +283,7 @@ class GAN(keras.Model):
         """The step's metrics on a batch of real images, without any update,
         augmentation, noise or penalty."""
         real, labels = self._real_batch(data)
-        fake = self._play(self.generator, self.sample_noise(tf.shape(real)[0]), labels,
+        fake = self._call_player(self.generator, self.sample_noise(tf.shape(real)[0]), labels,
                           training=False)
         real_logits, real_classes = self._discriminate(real, labels, training=False)
         fake_logits, fake_classes = self._discriminate(fake, labels, training=False)
@@ -345,11 +303,11 @@ class GAN(keras.Model):
             self.trackers[name].update_state(value)
 
     def _train_discriminator(self, real, labels=None):
-        fake = self._play(self.generator, self.sample_noise(tf.shape(real)[0]), labels)
+        fake = self._call_player(self.generator, self.sample_noise(tf.shape(real)[0]), labels)
         real, fake = self._discriminator_input(real), self._discriminator_input(fake)
         with tf.GradientTape() as tape:
             # Separate calls: a batch-normalised D must not mix real and fake
-            # statistics (measured: one concatenated call is no faster on CPU).
+            # statistics.
             real_logits, real_classes = self._discriminate(real, labels)
             fake_logits, fake_classes = self._discriminate(fake, labels)
             d_loss = self._d_loss(real_logits, fake_logits, **self._loss_inputs(
@@ -357,7 +315,7 @@ class GAN(keras.Model):
                 fake_class_logits=fake_classes, labels=labels))
             total = d_loss + self._penalties(real, fake, labels)
         metrics = self._statistics(real_logits, fake_logits, d_loss)
-        metrics['d_grad_norm'] = self._descend(
+        metrics['d_grad_norm'] = self._apply_gradients(
             self.d_optimizer, tape, total, self.discriminator)
         if self.clip_value:
             for weight in self.discriminator.trainable_variables:
@@ -437,7 +395,7 @@ class GAN(keras.Model):
         # with respect to D's weights, a wasted third of the backward pass.
         with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch([v.value for v in self.generator.trainable_variables])
-            fake = self._play(self.generator, self.sample_noise(tf.shape(real)[0]), labels)
+            fake = self._call_player(self.generator, self.sample_noise(tf.shape(real)[0]), labels)
             fake_logits, fake_classes = self._discriminate(
                 self._discriminator_input(fake), labels)
             real_logits = None
@@ -447,7 +405,7 @@ class GAN(keras.Model):
             g_loss = self._g_loss(fake_logits, **self._loss_inputs(
                 self.gan_loss.generator_inputs, fake_images=fake, real_logits=real_logits,
                 fake_class_logits=fake_classes, labels=labels))
-        return g_loss, self._descend(self.g_optimizer, tape, g_loss, self.generator)
+        return g_loss, self._apply_gradients(self.g_optimizer, tape, g_loss, self.generator)
 
     def _update_ema(self):
         """ema <- decay * ema + (1 - decay) * weights, for every weight, with the
@@ -462,7 +420,7 @@ class GAN(keras.Model):
             average.assign(decay * average + (1.0 - decay) * weight)
 
     @staticmethod
-    def _descend(optimizer, tape, loss, player):
+    def _apply_gradients(optimizer, tape, loss, player):
         """One optimizer step on `player`'s trainable weights only; returns the
         global norm of the gradient of `loss` (this replica's, under a strategy;
         0 for a step that loss scaling skips because the float16 gradient

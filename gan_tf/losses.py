@@ -1,21 +1,13 @@
 """GAN losses: one pure function pair per loss, computed from discriminator logits,
 and the penalties on the discriminator's input gradient.
 
-Each loss is a `(discriminator_loss, generator_loss)` pair registered in `LOSSES`.
-Adding a loss means writing the two functions and adding one registry entry. Both
-functions return a scalar: the mean over the batch. Logits are unbounded scores,
-higher meaning "more real"; `tf.nn.softplus` keeps every log-sigmoid finite for
-any logit value.
-
-The discriminator loss is called `discriminator(real_logits, fake_logits, **kw)`
-and the generator loss `generator(fake_logits, **kw)`, where `kw` holds exactly
-the tensors and hyperparameters the `Loss` entry names (`discriminator_inputs`,
-`generator_inputs`, `discriminator_options`, `generator_options`): no hidden
-globals, and nothing computed that the loss does not use.
+Each loss is a pair `<name>_discriminator_loss`, `<name>_generator_loss`, named by
+one entry of `gan_tf.registry.LOSSES`, which says what else each function takes.
+Adding a loss means writing the two functions and adding that entry. Both return
+a scalar: the mean over the batch. Logits are unbounded scores, higher meaning
+"more real"; `tf.nn.softplus` keeps every log-sigmoid finite for any logit value.
+No hidden globals, and nothing computed that the loss does not use.
 """
-import dataclasses
-from typing import Callable, Optional
-
 import tensorflow as tf
 
 # Inside the square root of every gradient norm: d sqrt(s)/ds is infinite at s = 0,
@@ -229,103 +221,3 @@ def r1_penalty(gradients):
     """
     axes = list(range(1, gradients.shape.rank))
     return tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=axes))
-
-
-@dataclasses.dataclass(frozen=True)
-class Loss:
-    """A registered loss and what it needs from the training step.
-
-    `discriminator_options` / `generator_options`: names of the hyperparameters
-    (GAN constructor arguments of the same name) each function takes as keywords.
-    `generator_inputs`: tensors the generator loss takes as keywords besides the
-    fake logits, computed only for losses that name them: 'real_logits' (D on a
-    real batch), 'fake_images' (G's output), 'fake_class_logits' (an auxiliary
-    classifier D's class logits for the fakes), 'labels' (the classes of the
-    real batch, which its fakes were generated for). `discriminator_inputs`: the
-    same for the discriminator loss: 'real_class_logits', 'fake_class_logits',
-    'labels'. A loss naming 'labels' needs a conditional GAN (`conditional`).
-    """
-    discriminator: Callable
-    generator: Callable
-    # True for the sigmoid cross-entropy family: sigmoid(logits) is the
-    # probability that the input is real, and the training step reports D(x) and
-    # D(G(z)) as probabilities.
-    probabilities: bool = True
-    # The logit that separates "real" from "fake" in the reported accuracies; None
-    # where logits have no absolute scale (critics, relativistic): an image then
-    # counts as classified right when it beats the other batch's mean logit.
-    boundary: Optional[float] = 0.0
-    default_d_steps: int = 1  # the paper's discriminator updates per G update
-    default_clip: float = 0.0  # the paper's weight clipping bound; 0: none
-    gradient_penalty: bool = False  # adds gp_weight * `gradient_penalty` to D's loss
-    discriminator_options: tuple = ()
-    generator_options: tuple = ()
-    discriminator_inputs: tuple = ()
-    generator_inputs: tuple = ()
-
-    @property
-    def conditional(self):
-        """Whether the loss needs labels and D's class logits (ACGAN)."""
-        return 'labels' in self.discriminator_inputs + self.generator_inputs
-
-
-CROSS_ENTROPY_OPTIONS = ('label_smoothing',)
-
-LOSSES = {
-    'minimax': Loss(minimax_discriminator_loss, minimax_generator_loss,
-                    discriminator_options=CROSS_ENTROPY_OPTIONS),
-    'non_saturating': Loss(minimax_discriminator_loss, non_saturating_generator_loss,
-                           discriminator_options=CROSS_ENTROPY_OPTIONS),
-    # Arjovsky et al. 2017, Algorithm 1: n_critic = 5, clipping c = 0.01.
-    'wasserstein': Loss(wasserstein_discriminator_loss, wasserstein_generator_loss,
-                        probabilities=False, boundary=None, default_d_steps=5,
-                        default_clip=0.01),
-    # Gulrajani et al. 2017, Algorithm 1: n_critic = 5, lambda = 10 (gp_weight).
-    'wgan_gp': Loss(wasserstein_discriminator_loss, wasserstein_generator_loss,
-                    probabilities=False, boundary=None, default_d_steps=5,
-                    gradient_penalty=True),
-    'hinge': Loss(hinge_discriminator_loss, hinge_generator_loss, probabilities=False),
-    'least_squares': Loss(least_squares_discriminator_loss, least_squares_generator_loss,
-                          probabilities=False, boundary=0.5),
-    'energy': Loss(energy_discriminator_loss, energy_generator_loss,
-                   probabilities=False, discriminator_options=('margin',),
-                   generator_options=('pt_weight',), generator_inputs=('fake_images',)),
-    'relativistic': Loss(relativistic_discriminator_loss, relativistic_generator_loss,
-                         probabilities=False, boundary=None,
-                         generator_inputs=('real_logits',)),
-    'acgan': Loss(acgan_discriminator_loss, acgan_generator_loss,
-                  discriminator_options=CROSS_ENTROPY_OPTIONS + ('aux_weight',),
-                  generator_options=('aux_weight',),
-                  discriminator_inputs=('real_class_logits', 'fake_class_logits', 'labels'),
-                  generator_inputs=('fake_class_logits', 'labels')),
-}
-
-# Options that only some losses use, and their default (for the first two, "off"):
-# setting one for a loss that ignores it is a mistake worth an error (`check_options`).
-LOSS_SPECIFIC_OPTIONS = {'label_smoothing': 0.0, 'pt_weight': 0.0, 'aux_weight': 1.0}
-
-
-def get(name):
-    """The registered `Loss` called `name`; ValueError listing the choices if none."""
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ValueError(f'unknown loss {name!r}; choose one of: '
-                         f'{", ".join(sorted(LOSSES))}') from None
-
-
-def check_options(name, **options):
-    """ValueError when an option is switched on that loss `name` would ignore.
-
-    E.g. `check_options('wasserstein', label_smoothing=0.1)`: a critic has no
-    targets to smooth. Options not in `LOSS_SPECIFIC_OPTIONS` are not checked.
-    """
-    loss = get(name)
-    takes = loss.discriminator_options + loss.generator_options
-    for option, value in options.items():
-        if (option in LOSS_SPECIFIC_OPTIONS and option not in takes and
-                value != LOSS_SPECIFIC_OPTIONS[option]):
-            users = sorted(n for n, l in LOSSES.items()
-                           if option in l.discriminator_options + l.generator_options)
-            raise ValueError(f'{option}={value}: no effect with loss {name!r}; '
-                             f'it applies to: {", ".join(users)}')

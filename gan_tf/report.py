@@ -1,6 +1,6 @@
 """`<run>/report.html`: the page to open first after a run.
 
-    python -m gan_tf.report out/RUN      # (re)writes out/RUN/report.html
+    python -m gan_tf.report out/RUN      # (re)writes out/RUN/report.html; gan-tf report
 
 One self-contained HTML file (plain HTML and CSS, no scripts): the summary, the
 health monitor's findings, the last sample grid beside real images, the progress
@@ -13,14 +13,12 @@ a run lacks (no evaluation, no samples yet) are said to be missing, not an error
 """
 import base64
 import csv
-import dataclasses
 import datetime
 import html
-import json
 import os
 import re
 
-from gan_tf import artifacts, health, losses
+from gan_tf import artifacts, cli, config, health, registry
 from gan_tf.errors import UserError
 
 EMBED_LIMIT = 4 * 2 ** 20  # bytes; an MNIST progress GIF takes ~150 KB a frame
@@ -77,19 +75,19 @@ code { font-size: 13px; background: #f0f2f4; padding: 1px 4px; border-radius: 3p
 def write_report(run_dir, path=None):
     """Writes the report of `run_dir` to `path` (default `<run_dir>/report.html`);
     returns the path."""
-    if not os.path.isfile(os.path.join(run_dir, 'config.json')):
-        raise UserError(f'{run_dir} is not a gan_tf run directory (no config.json)')
+    record = artifacts.read_record(os.path.join(run_dir, 'config.json'))
+    if 'config' not in record:
+        raise UserError(f'{run_dir} is not a gan_tf run directory (no readable '
+                        'config.json)')
     path = path or os.path.join(run_dir, 'report.html')
-    with open(os.path.join(run_dir, 'config.json')) as f:
-        record = json.load(f)
     metrics_csv = os.path.join(run_dir, 'metrics.csv')
     metrics = artifacts.read_metrics(metrics_csv) if os.path.exists(metrics_csv) else {}
     name = os.path.basename(os.path.normpath(run_dir))
     findings = health.read_findings(run_dir)
     body = [
-        f'<h1>{_e(name)}</h1><p class="sub">gan_tf run report, written '
+        f'<h1>{_escape(name)}</h1><p class="sub">gan_tf run report, written '
         f'{datetime.datetime.now().strftime("%Y-%m-%d %H:%M")} from <code>'
-        f'{_e(os.path.abspath(run_dir))}</code></p>{_verdict(findings)}',
+        f'{_escape(os.path.abspath(run_dir))}</code></p>{_verdict(findings)}',
         _summary(run_dir, record, metrics),
         _findings(findings),
         _samples(run_dir),
@@ -99,31 +97,27 @@ def write_report(run_dir, path=None):
     ]
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<title>{_e(name)}: gan_tf report</title><style>{CSS}</style></head>'
+            f'<title>{_escape(name)}: gan_tf report</title><style>{CSS}</style></head>'
             f'<body><main>\n' + '\n'.join(body) + '\n</main></body></html>\n')
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        f.write(page)
-    os.replace(tmp, path)
+    artifacts.write_file(path, page)
     return path
 
 
-
-def _d_steps(config):
+def _d_steps(options):
     """--d_steps as the run used it: none given means the loss's own."""
-    loss = losses.LOSSES.get(config.get('loss'))
-    return config.get('d_steps') or (loss.default_d_steps if loss else '?')
+    loss = registry.LOSSES.get(options.get('loss'))
+    return loss.d_steps(options.get('d_steps')) if loss else options.get('d_steps') or '?'
 
-def _e(value):
+def _escape(value):
     return html.escape(str(value))
 
 
 def _section(title, content, id_):
-    return f'<section id="{id_}"><h2>{_e(title)}</h2>\n{content}\n</section>'
+    return f'<section id="{id_}"><h2>{_escape(title)}</h2>\n{content}\n</section>'
 
 
 def _missing(text):
-    return f'<p class="missing">{_e(text)}</p>'
+    return f'<p class="missing">{_escape(text)}</p>'
 
 
 def _image(run_dir, relative, alt, caption, css=''):
@@ -138,8 +132,8 @@ def _image(run_dir, relative, alt, caption, css=''):
         src = f'data:{MIME.get(ext, "application/octet-stream")};base64,{data}'
     else:
         src = relative  # too big to embed: a link that works beside the run
-    return (f'<figure class="{css}"><img src="{src}" alt="{_e(alt)}">'
-            f'<figcaption>{_e(caption)}</figcaption></figure>')
+    return (f'<figure class="{css}"><img src="{src}" alt="{_escape(alt)}">'
+            f'<figcaption>{_escape(caption)}</figcaption></figure>')
 
 
 def training_seconds(metrics):
@@ -180,7 +174,7 @@ def _summary(run_dir, record, metrics):
     ]
     if 'images_per_second' in metrics and len(metrics['images_per_second']):
         facts.append(('speed', f'{metrics["images_per_second"][-1]:,.0f} images/s'))
-    cells = ''.join(f'<div class="fact"><b>{_e(k)}</b><span>{_e(v)}</span></div>'
+    cells = ''.join(f'<div class="fact"><b>{_escape(k)}</b><span>{_escape(v)}</span></div>'
                     for k, v in facts if v not in (None, ''))
     last = ''
     if metrics:
@@ -189,7 +183,7 @@ def _summary(run_dir, record, metrics):
         last = ('<p>Last logged means (step ' + str(step) + '): ' + ', '.join(
             f'{k} <b>{metrics[k][-1]:.3g}</b>' for k in keys) + '</p>')
     detail = record.get('data_detail')
-    detail = f'<p class="sub">Data: {_e(detail)}</p>' if detail else ''
+    detail = f'<p class="sub">Data: {_escape(detail)}</p>' if detail else ''
     return _section('Summary', f'<div class="facts">{cells}</div>{last}{detail}',
                     'summary')
 
@@ -202,18 +196,18 @@ def _verdict(findings):
     fired = [f for f in findings if f.event == 'fired']
     if stopped:
         return (f'<p class="verdict stop">Stopped at step {stopped[-1].step:,} by the '
-                f'health monitor: {_e(stopped[-1].message)}</p>')
+                f'health monitor: {_escape(stopped[-1].message)}</p>')
     if fired:
         kinds = sorted({health.NAMES.get(f.kind, f.kind) for f in fired})
         return (f'<p class="verdict bad">The health monitor saw {len(fired)} '
-                f'problem{"s" if len(fired) > 1 else ""}: {_e(", ".join(kinds))} '
+                f'problem{"s" if len(fired) > 1 else ""}: {_escape(", ".join(kinds))} '
                 '(below).</p>')
     return '<p class="verdict good">The health monitor saw no problems.</p>'
 
 
 def _flags_as_code(text):
     """Escapes `text`, setting each --flag=value in unbreakable code."""
-    return re.sub(r'(--\w+(?:=\S+)?)', r'<code class="flag">\1</code>', _e(text))
+    return re.sub(r'(--\w+(?:=\S+)?)', r'<code class="flag">\1</code>', _escape(text))
 
 
 def _findings(findings):
@@ -225,8 +219,8 @@ def _findings(findings):
                         "D's accuracy, the gradients, the modes and the diversity "
                         'of samples stayed within bounds.</p>', 'health')
     rows = ''.join(
-        f'<tr class="{f.event}"><td class="num">{f.step:,}</td><td>{_e(f.event)}</td>'
-        f'<td>{_e(f.message)}</td><td>{_flags_as_code(f.suggestion)}</td></tr>'
+        f'<tr class="{f.event}"><td class="num">{f.step:,}</td><td>{_escape(f.event)}</td>'
+        f'<td>{_escape(f.message)}</td><td>{_flags_as_code(f.suggestion)}</td></tr>'
         for f in findings)
     return _section('Health monitor', (
         '<div class="scroll"><table><tr><th>step</th><th>event</th><th>finding</th>'
@@ -277,10 +271,10 @@ def _evaluation(run_dir):
         return _section('Sample quality over time', _missing('evaluation.csv is empty.'),
                         'evaluation')
     columns = list(rows[0])
-    head = ''.join(f'<th>{_e(c)}</th>' for c in columns)
+    head = ''.join(f'<th>{_escape(c)}</th>' for c in columns)
     body = ''.join(
         f'<tr{" class=last" if i == len(rows) - 1 else ""}>' +
-        ''.join(f'<td class="num">{_e(_number(row[c]))}</td>' for c in columns) +
+        ''.join(f'<td class="num">{_escape(_number(row[c]))}</td>' for c in columns) +
         '</tr>' for i, row in enumerate(rows))
     note = ('<p class="sub">Lower is better for fid, kid and class_kl; higher for the '
             'others. The last row (highlighted) is the final generator.</p>')
@@ -301,40 +295,29 @@ def _number(text):
 
 def _config(record):
     """Every option, those that differ from today's defaults highlighted."""
-    from gan_tf.config import Config
-    defaults = {f.name: f.default for f in dataclasses.fields(Config)}
+    defaults = {name: field.default for name, field in config.FIELDS.items()}
     cells = []
     for key, value in record.get('config', {}).items():
         changed = key in defaults and _flag_value(defaults[key]) != _flag_value(value)
-        cells.append(f'<div{" class=changed" if changed else ""}><span>{_e(key)}</span>'
-                     f'<code>{_e(_flag_value(value))}</code></div>')
+        cells.append(f'<div{" class=changed" if changed else ""}><span>{_escape(key)}</span>'
+                     f'<code>{_escape(_flag_value(value))}</code></div>')
     versions = ', '.join(f'{k} {v}' for k, v in record.get('versions', {}).items())
     argv = ' '.join(record.get('argv', []))
     extra = ('<p class="sub">Highlighted: options that differ from the defaults.</p>')
-    extra += f'<p class="sub">Command: <code>{_e(argv)}</code></p>' if argv else ''
-    extra += f'<p class="sub">Versions: {_e(versions)}</p>' if versions else ''
+    extra += f'<p class="sub">Command: <code>{_escape(argv)}</code></p>' if argv else ''
+    extra += f'<p class="sub">Versions: {_escape(versions)}</p>' if versions else ''
     return _section('Configuration', f'<div class="options">{"".join(cells)}</div>'
                     f'{extra}', 'config')
 
 
 def _flag_value(value):
-    """An option's value as its flag would show it."""
-    if isinstance(value, (list, tuple)):
-        return ','.join(map(str, value)) or '(default)'
-    if value is None:
-        return 'none'
-    return '(default)' if value == '' else str(value)
+    """An option's value as its flag would show it ('(default)' for empty ones)."""
+    return config.flag_text(value) or '(default)'
 
 
-def main(argv):
-    if len(argv) != 2:
-        raise SystemExit('usage: python -m gan_tf.report RUN_DIR')
-    try:
-        print(write_report(argv[1]))
-    except (UserError, OSError) as e:
-        raise SystemExit(f'error: {e}') from None
-
+COMMAND = cli.Command('report', __doc__, lambda flag_values: None,
+                      run=lambda flags: print(write_report(flags.arguments[0])),
+                      positional=1, tensorflow=False)
 
 if __name__ == '__main__':
-    import sys
-    main(sys.argv)
+    cli.main(COMMAND)

@@ -46,10 +46,10 @@ def mnist_data_dir(tmp_path_factory):
     manual = shared_files('mnist')
 
     def prepare(data_dir):
-        from gan_tf import evaluate, input_pipeline
-        data = input_pipeline.load('mnist', str(data_dir), manual, download=False)
-        assert data.source == 'manual'
-        evaluate.load_classifier('mnist', str(data_dir))
+        from gan_tf import data, judge
+        images = data.load('mnist', str(data_dir), manual, download=False)
+        assert images.source == 'manual'
+        judge.load_classifier('mnist', str(data_dir))
 
     return str(once_per_session(tmp_path_factory, 'tfds', prepare))
 
@@ -61,17 +61,14 @@ def run_cli(*args, timeout=600):
 
 
 def error_of(args):
-    """The one `error:` line `gan_tf.main` would print for `args` (flags parsed into
-    a Config, then train.train_and_evaluate, in this process), or None if it ran."""
-    from absl import flags
-    from gan_tf import main, train
+    """The one `error:` line `gan_tf.main` would print for `args` (flags parsed
+    into a Config, then train.train_and_evaluate, in this process), or None if it
+    ran."""
+    from gan_tf import cli, main, train
     from gan_tf.errors import UserError
-    flag_values = flags.FlagValues()
-    main.define_flags(flag_values)
     try:
-        flag_values(['gan_tf', *args])
-        train.train_and_evaluate(main.config_from_flags(flag_values))
-    except (flags.Error, UserError) as e:
+        train.train_and_evaluate(cli.parse(main.COMMAND, ['gan_tf', *args]))
+    except UserError as e:
         return f'error: {e}'
     return None
 

@@ -15,8 +15,7 @@ import shutil
 import pytest
 
 from conftest import FLAGS, error_of, run_cli, shared_files
-from gan_tf.losses import LOSSES
-from gan_tf.models import ARCHITECTURES
+from gan_tf.registry import ARCHITECTURES, LOSSES
 
 
 def fashion_files(tmp_path, damage):
@@ -59,27 +58,87 @@ def a_file_in_the_way(tmp_path):
     return [f'--out_dir={tmp_path / "blocker" / "out"}']
 
 
+def outside(tmp_path, run_name, overwrite=True):
+    """A run name aimed outside --out_dir, with a folder there that looks like a
+    run (so that only the name's check, not a missing config.json, saves it)."""
+    victim = tmp_path / 'victim'
+    victim.mkdir(exist_ok=True)
+    (victim / 'config.json').write_text('{"config": {}}')
+    (tmp_path / 'sentinel.txt').write_text('must survive')
+    return [f'--run_name={run_name(tmp_path)}', *(['--overwrite'] if overwrite else [])]
+
+
+def a_link_out_of_out_dir(tmp_path):
+    args = outside(tmp_path, lambda t: 'link')
+    (tmp_path / 'out').mkdir(exist_ok=True)
+    (tmp_path / 'out' / 'link').symlink_to(tmp_path / 'victim')
+    return args
+
+
+def a_folder_that_is_no_run(tmp_path):
+    (tmp_path / 'out' / 'photos').mkdir(parents=True)
+    (tmp_path / 'out' / 'photos' / 'holiday.jpg').write_bytes(b'precious')
+    return ['--run_name=photos', '--overwrite']
+
+
+def a_flagfile(tmp_path, text):
+    (tmp_path / 'my.flags').write_text(text)
+    return [f'--flagfile={tmp_path / "my.flags"}']
+
+
 CASES = {
     'unknown architecture': (lambda t: ['--arch=nope'],
-                             f'value should be one of <{"|".join(sorted(ARCHITECTURES))}>'),
+                             f'--arch=nope: choose one of {", ".join(sorted(ARCHITECTURES))}'),
     'unknown loss': (lambda t: ['--loss=hinge2'],
-                     f'value should be one of <{"|".join(sorted(LOSSES))}>'),
-    'unknown noise': (lambda t: ['--noise=cauchy'], 'value should be one of <normal|uniform>'),
+                     f'--loss=hinge2: choose one of {", ".join(sorted(LOSSES))}'),
+    'unknown noise': (lambda t: ['--noise=cauchy'], '--noise=cauchy: choose one of normal, uniform'),
+    'unknown flag': (lambda t: ['--lrg=0.1'], "Unknown command line flag 'lrg'"),
     'unknown dataset': (lambda t: ['--dataset=mnsit'], "unknown dataset 'mnsit'"),
-    'batch size 0': (lambda t: ['--batch_size=0'], '--batch_size=0: 0 is not a positive'),
-    'negative learning rate': (lambda t: ['--lr_d=-1'], '--lr_d=-1: -1.0 is not a non-negative'),
+    'batch size 0': (lambda t: ['--batch_size=0'], '--batch_size=0: must be at least 1'),
+    'batch size not a number': (lambda t: ['--batch_size=64x'], 'flag --batch_size=64x:'),
+    'negative learning rate': (lambda t: ['--lr_d=-1'], '--lr_d=-1.0: must be at least 0'),
+    'learning rate NaN': (lambda t: ['--lr_g=nan'], '--lr_g=nan: must be a finite number'),
+    'learning rate infinite': (lambda t: ['--lr_d=inf'], '--lr_d=inf: must be a finite number'),
+    'beta1 of 5': (lambda t: ['--beta1=5'], '--beta1=5.0: must be below 1'),
+    'label smoothing of 1': (lambda t: ['--label_smoothing=1'],
+                             '--label_smoothing=1.0: must be below 1'),
+    'EMA decay of 1': (lambda t: ['--ema_decay=1'], '--ema_decay=1.0: must be below 1'),
     'widths not numbers': (lambda t: ['--g_widths=a,b'], 'expected comma-separated integers'),
+    'widths zero or negative': (lambda t: ['--g_widths=0,-5'],
+                                '--g_widths=0,-5: each value must be at least 1'),
+    'latent size 0': (lambda t: ['--latent_dim=0'], '--latent_dim=0: must be at least 1'),
+    'resume and overwrite together': (
+        lambda t: [*an_earlier_run(t), '--resume', '--overwrite'],
+        '--resume continues the run and --overwrite replaces it: pass one of them'),
+    'a flagfile line without --': (lambda t: a_flagfile(t, '--arch=mlp\nbatch_size=32\n'),
+                                   "my.flags, line 2: 'batch_size=32' is not a flag; write "
+                                   'it --batch_size=32'),
+    'a missing flagfile': (lambda t: [f'--flagfile={t / "nope.flags"}'],
+                           'nope.flags: No such file or directory'),
+    'run name ..': (lambda t: outside(t, lambda t: '..'), '--run_name=..: must be the name '
+                    'of one folder inside --out_dir'),
+    'run name .': (lambda t: outside(t, lambda t: '.'), '--run_name=.: must be the name'),
+    'run name absolute': (lambda t: outside(t, lambda t: t / 'victim'), 'victim: must be the '
+                          'name of one folder inside --out_dir'),
+    'run name ../x': (lambda t: outside(t, lambda t: '../x', overwrite=False),
+                      '--run_name=../x: must be the name'),
+    'run directory a link out of out_dir': (a_link_out_of_out_dir, 'outside --out_dir'),
+    'a folder that is no run': (a_folder_that_is_no_run, 'holds files but no config.json: '
+                                'it is not a gan_tf run, and is left alone'),
     'missing data file': (
         lambda t: fashion_files(t, lambda p: p.unlink()),
         'lacks train-images-idx3-ubyte.gz'),
     'unreadable data file': (
-        lambda t: fashion_files(t, a_folder_instead), 'Is a directory'),
+        lambda t: fashion_files(t, a_folder_instead),
+        'train-images-idx3-ubyte.gz cannot be read (Is a directory)'),
     'truncated IDX file': (
         lambda t: fashion_files(t, truncate),
         "train-images-idx3-ubyte.gz was rejected: its checksum is not the original file's"),
     'wrong magic number': (
         lambda t: fashion_files(t, wrong_magic),
         "train-images-idx3-ubyte.gz was rejected: its checksum is not the original file's"),
+    'mistyped manual_dir': (lambda t: [f'--manual_dir={t / "mnsit"}', f'--data_dir={t / "tfds"}'],
+                            'mnsit: no such folder'),
     'resume of no run': (lambda t: ['--resume', '--run_name=never_ran'], '--resume: no run at'),
     'resume with no checkpoint': (
         lambda t: [*an_earlier_run(t, checkpoints=False), '--resume'],

@@ -1,10 +1,11 @@
 import pytest
 
-from gan_tf import Config, bench, input_pipeline
+from gan_tf import Config, speed
+from gan_tf import data as gan_data
 
 
 def test_bench_measures_the_step_and_the_machine():
-    result = bench.benchmark(Config(batch_size=16), (28, 28, 1), steps=2, repeats=1,
+    result = speed.benchmark(Config(batch_size=16), (28, 28, 1), steps=2, repeats=1,
                              profile=True)
     # Matmul FLOPs of the MLP step, counted by hand. Per image, the discriminator
     # step runs G forward, D forward on real and fake, and D backward (weight
@@ -26,6 +27,6 @@ def test_bench_measures_the_step_and_the_machine():
 
 
 def test_pipeline_throughput_is_measured_on_real_data(mnist_data_dir):
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    rate = bench.pipeline_images_per_second(data, batch_size=64, batches=50)
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    rate = speed.pipeline_images_per_second(data, batch_size=64, batches=50)
     assert rate > 10_000  # images/s; measured: about 500,000 on 2 cores

@@ -12,7 +12,8 @@ import tensorflow as tf
 from PIL import Image
 
 from conftest import REPO, run_cli
-from gan_tf import Config, evaluate, input_pipeline, models, train
+from gan_tf import Config, judge, models, registry, runs, sources, train
+from gan_tf import data as gan_data
 from gan_tf.gan import GAN
 from gan_tf.models.conditional import ConditionalDiscriminator
 from test_bad_input import error_of
@@ -70,10 +71,10 @@ def test_checkpoint_and_keras_file_keep_every_conditional_weight(tmp_path):
                       gan.discriminator.class_scores.kernel):
         assert any(w is embedding for w in weights)
     saved = [w.numpy().copy() for w in weights]
-    prefix = train.make_checkpoint(gan).save(str(tmp_path / 'ckpt'))
+    prefix = runs.make_checkpoint(gan).save(str(tmp_path / 'ckpt'))
     for w in weights:
         w.assign(tf.zeros_like(w))
-    train.make_checkpoint(gan).restore(prefix).assert_existing_objects_matched()
+    runs.make_checkpoint(gan).restore(prefix).assert_existing_objects_matched()
     for before, w in zip(saved, weights):
         np.testing.assert_array_equal(before, w.numpy(), err_msg=w.path)
 
@@ -99,9 +100,9 @@ def test_a_discriminator_without_features_cannot_be_conditioned():
 
 def test_labelled_batches_hold_the_unlabelled_stream_and_each_image_s_own_label(
         mnist_data_dir):
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    plain = input_pipeline.train_batches(data, 64, seed=5, start_step=3)
-    labelled = input_pipeline.train_batches(data, 64, seed=5, start_step=3, labels=True)
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    plain = gan_data.train_batches(data, 64, seed=5, start_step=3)
+    labelled = gan_data.train_batches(data, 64, seed=5, start_step=3, labels=True)
     examples = list(data.examples.batch(60_000))[0]
     label_of = {image.tobytes(): int(label) for image, label in
                 zip(examples['image'].numpy(), examples['label'].numpy())}
@@ -205,11 +206,11 @@ CLASS_STEPS = 300
 def test_conditional_samples_are_of_the_requested_class(mnist_data_dir):
     keras.utils.set_random_seed(0)
     config = Config(dataset='mnist', conditional=True, seed=0)
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    gan = train.build_gan(config, data.image_shape, data.num_classes)
-    gan.fit(input_pipeline.train_batches(data, config.batch_size, config.seed, labels=True),
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    gan = runs.build_gan(config, data.image_shape, data.num_classes)
+    gan.fit(gan_data.train_batches(data, config.batch_size, config.seed, labels=True),
             steps_per_epoch=CLASS_STEPS, epochs=1, verbose=0, shuffle=False)
-    classifier, info = evaluate.load_classifier('mnist', mnist_data_dir)
+    classifier, info = judge.load_classifier('mnist', mnist_data_dir)
     assert info['test_accuracy'] > 0.95  # a judge worth the name
     labels = np.arange(1000) % 10
     images = gan(tf.random.normal((1000, 100), seed=7), tf.constant(labels)).numpy()
@@ -254,9 +255,9 @@ def test_sample_tool_refuses_labels_for_an_unconditional_export(short_run):
 
 def test_conditional_on_a_dataset_without_labels_is_one_clear_line(mnist_data_dir,
                                                                    tmp_path, monkeypatch):
-    load = input_pipeline.load
+    load = gan_data.load
     # Real MNIST images with their labels withheld, as an unlabelled dataset has them.
-    monkeypatch.setattr(input_pipeline, 'load', lambda *a, **k: dataclasses.replace(
+    monkeypatch.setattr(gan_data, 'load', lambda *a, **k: dataclasses.replace(
         load(*a, **k), num_classes=0))
     error = error_of([f'--out_dir={tmp_path}', f'--data_dir={mnist_data_dir}',
                       '--conditional'])
@@ -280,12 +281,12 @@ def test_conditional_with_an_architecture_without_features_is_one_clear_line(
         def call(self, x, training=False):
             return self.dense(keras.ops.reshape(x, (keras.ops.shape(x)[0], -1)))[:, 0]
 
-    models.ARCHITECTURES['plain_for_test'] = models.Architecture(Plain, Plain)
+    registry.ARCHITECTURES['plain_for_test'] = registry.Architecture(Plain, Plain)
     try:
         error = error_of([f'--out_dir={tmp_path}', f'--data_dir={mnist_data_dir}',
                           '--arch=plain_for_test', '--conditional'])
     finally:
-        del models.ARCHITECTURES['plain_for_test']
+        del registry.ARCHITECTURES['plain_for_test']
     assert error == ('error: Plain cannot be made conditional: it needs a '
                      '`features(images, training)` method and a `to_logit` layer (see '
                      'gan_tf.models.conditional); train it without --conditional')
@@ -306,9 +307,9 @@ def test_evaluate_scores_the_requested_classes_of_a_conditional_run(
     # The share of the 200 samples, image i asked for class i % 10, that the
     # judging classifier puts in the class asked for.
     images = tf.saved_model.load(str(run_dir / 'export')).signatures['serving_default'](
-        z=evaluate.Checkpointed(str(run_dir)).noise(200, 0),
+        z=sources.ExportedGenerator(str(run_dir / "export")).noise(200, 0),
         labels=tf.constant(np.arange(200) % 10, tf.int32))['images'].numpy()
-    classifier, _ = evaluate.load_classifier('mnist', mnist_data_dir)
+    classifier, _ = judge.load_classifier('mnist', mnist_data_dir)
     expected = np.mean(classifier.predict(images, verbose=0).argmax(1) == np.arange(200) % 10)
     assert json.load(open(tmp_path / 'r.json'))['label_accuracy'] == pytest.approx(
         expected, abs=0.011)  # at most 2 of 200 borderline images may differ

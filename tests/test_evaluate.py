@@ -13,35 +13,37 @@ import pytest
 import scipy.spatial
 import tensorflow as tf
 
-from gan_tf import Config, callbacks, evaluate, input_pipeline, sample, train
+from gan_tf import Config, callbacks, judge, quality, runs, sources
+from gan_tf import data as gan_data
+from gan_tf.errors import UserError
 from conftest import REPO
 
 KID_SUBSETS = 20  # of the command line's 100: quicker, as unbiased
 
 
 @pytest.fixture(scope='module')
-def judge(mnist_data_dir):
+def mnist_judge(mnist_data_dir):
     """An Evaluator over the real MNIST test split and 10,000 real training images.
 
     The classifier goes to the data directory's default cache, where the
     command-line runs below find it.
     """
-    evaluator = evaluate.Evaluator('mnist', mnist_data_dir)
-    train_images, train_labels = evaluate._arrays(
-        input_pipeline.load('mnist', mnist_data_dir, download=False))
+    evaluator = judge.Evaluator('mnist', mnist_data_dir)
+    train_images, train_labels = gan_data.arrays(
+        gan_data.load('mnist', mnist_data_dir, download=False))
     return evaluator, train_images[:10_000], train_labels[:10_000]
 
 
 @pytest.fixture(scope='module')
-def real_result(judge):
-    evaluator, images, _ = judge
+def real_result(mnist_judge):
+    evaluator, images, _ = mnist_judge
     return evaluator.score(images, kid_subsets=KID_SUBSETS)
 
 
-def test_classifier_is_accurate_and_cached(judge, mnist_data_dir):
-    evaluator = judge[0]
+def test_classifier_is_accurate_and_cached(mnist_judge, mnist_data_dir):
+    evaluator = mnist_judge[0]
     assert evaluator.info['test_accuracy'] > 0.96  # measured: 0.973
-    _, again_info = evaluate.load_classifier('mnist', mnist_data_dir)
+    _, again_info = judge.load_classifier('mnist', mnist_data_dir)
     assert again_info == evaluator.info  # loaded from the cache, not retrained
 
 
@@ -58,8 +60,8 @@ def test_real_training_images_score_like_the_test_split(real_result):
     assert result['confident'] > 0.9
 
 
-def test_uniform_noise_is_far_from_the_data(judge, real_result):
-    evaluator, images, _ = judge
+def test_uniform_noise_is_far_from_the_data(mnist_judge, real_result):
+    evaluator, images, _ = mnist_judge
     noise = np.random.default_rng(0).uniform(-1, 1, images.shape).astype(np.float32)
     result = evaluator.score(noise, kid_subsets=KID_SUBSETS)
     assert result['fid'] > 100 * max(real_result['fid'], 0.01)
@@ -69,8 +71,8 @@ def test_uniform_noise_is_far_from_the_data(judge, real_result):
     assert result['classifier_score'] < 3
 
 
-def test_one_class_gives_one_mode_low_coverage_and_a_poor_score(judge, real_result):
-    evaluator, images, labels = judge
+def test_one_class_gives_one_mode_low_coverage_and_a_poor_score(mnist_judge, real_result):
+    evaluator, images, labels = mnist_judge
     result = evaluator.score(images[labels == 3], kid_subsets=KID_SUBSETS)
     assert result['classes_covered'] == 1
     assert result['class_shares'][3] > 0.95
@@ -87,19 +89,19 @@ def test_frechet_distance_of_known_gaussians():
     rng = np.random.default_rng(0)
     a = rng.normal(0, 1, (20_000, 3))
     b = rng.normal(2, 1, (20_000, 3))  # mean shift 2 per axis: distance 3 * 4
-    assert evaluate.frechet_distance(a, b) == pytest.approx(12, rel=0.02)
-    assert evaluate.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    assert quality.frechet_distance(a, b) == pytest.approx(12, rel=0.02)
+    assert quality.frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
 
 
 def test_kernel_distance_by_hand():
     # d = 1, k(x, y) = (xy + 1)^3: k(0, 0) = k(0, 1) = 1, k(1, 1) = 8, so the
     # unbiased MMD^2 of {0, 0} and {1, 1} is 1 + 8 - 2 * 1 = 7 on every subset.
-    mean, std = evaluate.kernel_distance(np.zeros((2, 1)), np.ones((2, 1)), subsets=5)
+    mean, std = quality.kernel_distance(np.zeros((2, 1)), np.ones((2, 1)), subsets=5)
     assert mean == pytest.approx(7) and std == pytest.approx(0)
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(2000, 8)), rng.normal(size=(2000, 8))
-    same, same_std = evaluate.kernel_distance(a, b, subsets=20, subset_size=500)
-    shifted, _ = evaluate.kernel_distance(a, b + 1, subsets=20, subset_size=500)
+    same, same_std = quality.kernel_distance(a, b, subsets=20, subset_size=500)
+    shifted, _ = quality.kernel_distance(a, b + 1, subsets=20, subset_size=500)
     assert abs(same) < 3 * same_std / np.sqrt(20) + 1e-3  # unbiased: about 0
     assert shifted > 100 * abs(same)
 
@@ -109,8 +111,8 @@ def test_precision_recall_density_coverage_by_hand():
     fake = np.array([[0.5], [10.]])            # each ball, k=1: radius 9.5
     # 0.5 lies in the real balls of 0 and 1; 10 in none. Every real point lies
     # in the fake ball of 0.5. Real 0 and 1 have a fake point within 1; 2, 3 not.
-    precision, recall = evaluate.precision_and_recall(real, fake, k=1)
-    density, coverage = evaluate.density_and_coverage(real, fake, k=1)
+    precision, recall = quality.precision_and_recall(real, fake, k=1)
+    density, coverage = quality.density_and_coverage(real, fake, k=1)
     assert (precision, recall) == (0.5, 1.0)
     assert density == pytest.approx(2 / (1 * 2))  # 2 balls holding, k=1, 2 fakes
     assert coverage == 0.5
@@ -118,35 +120,35 @@ def test_precision_recall_density_coverage_by_hand():
 
 def test_identical_and_far_point_sets():
     points = np.random.default_rng(0).normal(size=(300, 4))
-    assert evaluate.precision_and_recall(points, points) == (1.0, 1.0)
-    assert evaluate.density_and_coverage(points, points)[1] == 1.0
+    assert quality.precision_and_recall(points, points) == (1.0, 1.0)
+    assert quality.density_and_coverage(points, points)[1] == 1.0
     far = points + 100
-    assert evaluate.precision_and_recall(points, far) == (0.0, 0.0)
-    assert evaluate.density_and_coverage(points, far) == (0.0, 0.0)
+    assert quality.precision_and_recall(points, far) == (0.0, 0.0)
+    assert quality.density_and_coverage(points, far) == (0.0, 0.0)
 
 
 def test_distances_in_small_blocks_match_the_full_matrix(monkeypatch):
     rng = np.random.default_rng(1)
     real, fake = rng.normal(size=(200, 5)), rng.normal(0.3, 1, size=(150, 5))
     full = np.sort(scipy.spatial.distance.cdist(real, real, 'sqeuclidean'), axis=1)[:, 3]
-    whole = (evaluate.precision_and_recall(real, fake),
-             evaluate.density_and_coverage(real, fake))
-    monkeypatch.setattr(evaluate, 'BLOCK', 7 * 200)  # 7 rows a block, and a remainder
-    assert np.allclose(evaluate.nearest_neighbour_radii(real, 3), full)
-    assert (evaluate.precision_and_recall(real, fake),
-            evaluate.density_and_coverage(real, fake)) == whole
+    whole = (quality.precision_and_recall(real, fake),
+             quality.density_and_coverage(real, fake))
+    monkeypatch.setattr(quality, 'DISTANCE_BLOCK', 7 * 200)  # 7 rows a block, and a remainder
+    assert np.allclose(quality.nearest_neighbour_radii(real, 3), full)
+    assert (quality.precision_and_recall(real, fake),
+            quality.density_and_coverage(real, fake)) == whole
 
 
 def test_inception_features_of_gray_images_at_a_small_size(tmp_path):
     images = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
     keras.utils.set_random_seed(0)
-    random = evaluate.Inception(None, size=75)  # random weights: the plumbing only
+    random = judge.Inception(None, size=75)  # random weights: the plumbing only
     features = random.features(images, batch_size=4)
     assert features.shape == (6, 2048) and np.isfinite(features).all()
     # A weights file is loaded, and the real statistics are cached under its hash.
     weights = str(tmp_path / 'inception.weights.h5')
     random.model.save_weights(weights)
-    loaded = evaluate.Inception(evaluate.inception_weights_path(weights), size=75)
+    loaded = judge.Inception(judge.inception_weights_path(weights), size=75)
     assert np.allclose(loaded.features(images), features, atol=1e-4)
     mean, cov = loaded.real_statistics('mnist', images, str(tmp_path / 'cache'))
     cached = loaded.real_statistics('mnist', images[:0], str(tmp_path / 'cache'))
@@ -158,13 +160,13 @@ def test_inception_weights_are_found_in_the_keras_cache_or_not_at_all(tmp_path, 
     monkeypatch.setenv('KERAS_HOME', str(tmp_path))
     monkeypatch.setattr(os.path, 'isfile', lambda p: p.startswith(str(tmp_path)) and
                         os.path.exists(p))  # hide any real /tmp/.keras copy
-    assert evaluate.inception_weights_path() is None
-    cached = tmp_path / 'models' / evaluate.INCEPTION_FILE
+    assert judge.inception_weights_path() is None
+    cached = tmp_path / 'models' / judge.INCEPTION_FILE
     cached.parent.mkdir()
     cached.write_bytes(b'')
-    assert evaluate.inception_weights_path() == str(cached)
-    with pytest.raises(evaluate.UserError, match='no such file'):
-        evaluate.inception_weights_path(str(tmp_path / 'missing.h5'))
+    assert judge.inception_weights_path() == str(cached)
+    with pytest.raises(UserError, match='no such file'):
+        judge.inception_weights_path(str(tmp_path / 'missing.h5'))
 
 
 @pytest.mark.parametrize('content', [b'', b'\x93NUMPY\x01\x00', b'not numpy at all'],
@@ -172,21 +174,21 @@ def test_inception_weights_are_found_in_the_keras_cache_or_not_at_all(tmp_path, 
 def test_samples_that_are_no_array_are_named_in_one_line(content, tmp_path):
     path = tmp_path / 'samples.npy'
     path.write_bytes(content)
-    with pytest.raises(evaluate.UserError, match=f'--samples={path}: not a .npy array'):
-        evaluate.load_samples(str(path))
+    with pytest.raises(UserError, match=f'--samples={path}: not a .npy array'):
+        sources.load_samples(str(path))
     np.save(path, np.zeros((6, 28, 28, 1), np.float32))
-    assert evaluate.load_samples(str(path)).shape == (6, 28, 28, 1)
+    assert sources.load_samples(str(path)).shape == (6, 28, 28, 1)
 
 
 def test_checkpoint_gives_the_samples_of_its_export(short_run):
     run_dir, _ = short_run
-    from_checkpoint = evaluate.Checkpointed(str(run_dir)).sample(50, seed=4)
-    from_export = sample.Exported(str(run_dir / 'export')).sample(50, seed=4)
+    from_checkpoint, _ = sources.CheckpointedGenerator(str(run_dir)).sample(50, seed=4)
+    from_export, _ = sources.ExportedGenerator(str(run_dir / 'export')).sample(50, seed=4)
     np.testing.assert_allclose(from_checkpoint, from_export, atol=1e-5)
     # An earlier checkpoint, by prefix: another generator.
-    earlier = evaluate.Checkpointed(str(run_dir / 'checkpoints' / 'ckpt-20'))
+    earlier = sources.CheckpointedGenerator(str(run_dir / 'checkpoints' / 'ckpt-20'))
     assert earlier.prefix.endswith('ckpt-20')
-    assert not np.allclose(earlier.sample(50, seed=4), from_export, atol=1e-3)
+    assert not np.allclose(earlier.sample(50, seed=4)[0], from_export, atol=1e-3)
 
 
 def evaluate_cli(*args, home):
@@ -197,14 +199,14 @@ def evaluate_cli(*args, home):
 
 
 def test_cli_scores_a_checkpoint_prints_a_table_and_writes_json(
-        short_run, judge, mnist_data_dir, tmp_path):
+        short_run, mnist_judge, mnist_data_dir, tmp_path):
     run_dir, _ = short_run
     out = tmp_path / 'result.json'
     result = evaluate_cli(f'--checkpoint={run_dir}', '--num=500', '--seed=4',
                           f'--data_dir={mnist_data_dir}', f'--json={out}', home=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     written = json.loads(out.read_text())
-    expected = judge[0].score(evaluate.Checkpointed(str(run_dir)).sample(500, seed=4))
+    expected = mnist_judge[0].score(sources.CheckpointedGenerator(str(run_dir)).sample(500, seed=4)[0])
     for key in ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_kl'):
         assert written[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-6), key
         assert f'{key} ' in result.stdout
@@ -227,10 +229,10 @@ def test_cli_mistakes_end_with_one_line(args, message, tmp_path):
     assert error.startswith('error: ') and message in error, result.stderr[-2000:]
 
 
-def test_periodic_evaluation_during_fit(judge, mnist_data_dir, tmp_path):
+def test_periodic_evaluation_during_fit(mnist_judge, mnist_data_dir, tmp_path):
     """Rows every 2 steps and at the end; resumed rows dropped; training untouched."""
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    real = evaluate._arrays(data)[0][:32 * 5]
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    real = gan_data.arrays(data)[0][:32 * 5]
     config = Config(batch_size=32, seed=1)
     path = str(tmp_path / 'evaluation.csv')
     # Rows of an earlier process that got past step 2 before its checkpoint.
@@ -244,9 +246,9 @@ def test_periodic_evaluation_during_fit(judge, mnist_data_dir, tmp_path):
 
     def fit(with_evaluation):
         keras.utils.set_random_seed(1)
-        gan = train.build_gan(config, data.image_shape)
+        gan = runs.build_gan(config, data.image_shape)
         gan.g_optimizer.iterations.assign(2)  # as if resumed at step 2
-        evaluation = callbacks.PeriodicEvaluation(judge[0], every=2, num_samples=300,
+        evaluation = callbacks.PeriodicEvaluation(mnist_judge[0], every=2, num_samples=300,
                                                   csv_path=path, writer=writer)
         gan.fit(real, batch_size=32, epochs=1, shuffle=False, verbose=0,
                 callbacks=[evaluation] if with_evaluation else [])

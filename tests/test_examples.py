@@ -36,11 +36,11 @@ def test_flagfile_example_trains(mnist_data_dir, tmp_path):
 def test_every_flagfile_is_a_valid_recipe_for_its_architecture(flagfile):
     from absl import flags
 
-    from gan_tf import main
+    from gan_tf import cli
     flag_values = flags.FlagValues()
-    main.define_flags(flag_values)
+    cli.define_config_flags(flag_values)
     flag_values(['gan_tf', f'--flagfile={os.path.join(REPO, "examples", flagfile)}'])
-    config = main.config_from_flags(flag_values).validate()
+    config = cli.config_from_flags(flag_values)
     # Named after the architecture it trains (conditional.flags: an mlp recipe).
     assert config.arch == flagfile.removesuffix('.flags') or config.conditional
     if flagfile == 'conditional.flags':

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import Config, models, train
+from gan_tf import Config, models, registry, runs
 from gan_tf.gan import GAN
 
 
@@ -26,7 +26,7 @@ def real_batch(n=16, shape=(28, 28, 1)):
     return tf.random.uniform((n, *shape), -1.0, 1.0, seed=0)
 
 
-@pytest.mark.parametrize('arch', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))
 def test_each_phase_updates_only_its_own_player(arch):
     gan = make_gan(arch)
     g_before, d_before = snapshot(gan.generator), snapshot(gan.discriminator)
@@ -77,7 +77,7 @@ def test_train_step_reports_the_game_statistics():
 @pytest.mark.parametrize('noise', ['normal', 'uniform'])
 def test_noise_has_the_distribution_the_flag_names(noise):
     config = Config(noise=noise, latent_dim=50)
-    z = train.build_gan(config, (28, 28, 1)).sample_noise(4000).numpy()
+    z = runs.build_gan(config, (28, 28, 1)).sample_noise(4000).numpy()
     assert z.shape == (4000, 50)
     if noise == 'uniform':
         assert z.min() >= -1.0 and z.max() <= 1.0
@@ -97,7 +97,7 @@ def test_noise_is_reproducible_for_a_seed_and_differs_between_draws():
     assert not np.array_equal(first, a.sample_noise(4).numpy())
 
 
-@pytest.mark.parametrize('arch', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))
 @pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3)])
 def test_generator_output_matches_the_dataset_shape_and_range(arch, image_shape):
     gan = make_gan(arch, image_shape)

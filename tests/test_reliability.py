@@ -2,6 +2,7 @@
 a full disk. Each test works on its own run directory."""
 import csv
 import json
+import os
 import random
 import resource
 import signal
@@ -206,3 +207,139 @@ def test_a_full_disk_while_checkpointing_loses_nothing(short_run_copy):
     resumed = run_cli(*FLAGS, *common, '--resume', '--max_steps=80')  # space freed
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads((run_dir / 'config.json').read_text())['started_at_step'] == 40
+
+
+# --- Ctrl-C and SIGTERM ---------------------------------------------------------------
+
+def _training_process(common, run_dir):
+    """A long training run, started; returns once it is past its first steps."""
+    process = subprocess.Popen([sys.executable, '-m', 'gan_tf.main', *common], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / 'metrics.csv').exists():
+        assert process.poll() is None, process.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, 'training did not start'
+        time.sleep(0.05)  # polling for the file, not waiting for a result
+    return process
+
+
+@pytest.mark.parametrize('signal_name', ['SIGINT', 'SIGTERM'])
+def test_a_signal_stops_cleanly_within_a_step_and_the_run_resumes(
+        signal_name, mnist_data_dir, tmp_path):
+    """Ctrl-C (SIGINT) and a scheduler's SIGTERM: the step ends, then a checkpoint
+    of that step, its samples, curves and report; one line says how to resume."""
+    run_dir = tmp_path / 'stopped'
+    common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
+              '--run_name=stopped', '--batch_size=16', '--max_steps=100000',
+              '--g_widths=32', '--d_widths=32', '--log_every=5', '--sample_every=1000',
+              '--checkpoint_every=100000', '--eval_every=0', '--nohealth_classes']
+    process = _training_process(common, run_dir)
+    number = getattr(signal, signal_name)
+    process.send_signal(number)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + number and 'Traceback' not in err, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    step = int(last.split(' at step ')[1].split(':')[0])
+    assert last == (f'error: stopped by {signal_name} at step {step}: checkpoint, samples '
+                    'and report written; continue with --resume')
+    assert (run_dir / 'checkpoints' / f'ckpt-{step}.index').exists()
+    assert (run_dir / 'samples' / f'step_{step:06d}.png').exists()
+    assert (run_dir / 'report.html').exists() and (run_dir / 'curves.png').exists()
+    assert metric_rows(run_dir)[-1]['step'] == str(step)
+    resumed = run_cli(*common, '--resume', f'--max_steps={step + 5}')
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f'continuing from {run_dir}/checkpoints/ckpt-{step} (step {step})' in resumed.stdout
+
+
+def test_a_second_ctrl_c_aborts_at_once(mnist_data_dir, tmp_path):
+    run_dir = tmp_path / 'aborted'
+    common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
+              '--run_name=aborted', '--batch_size=16', '--max_steps=100000',
+              '--g_widths=32', '--d_widths=32', '--log_every=5', '--eval_every=0',
+              '--nohealth_classes']
+    process = _training_process(common, run_dir)
+    process.send_signal(signal.SIGINT)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and 'Traceback' not in err, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith('error: ')
+
+
+# --- a full disk for the export and the report -----------------------------------------
+
+@pytest.mark.parametrize('artifact', ['export', 'report'])
+def test_a_full_disk_at_the_end_keeps_the_old_file_and_writes_the_rest(
+        artifact, short_run_copy, monkeypatch):
+    """The final export or the report cannot be written (ENOSPC): one line names
+    the path and the free space, the old one stays, the other is still written."""
+    import errno
+
+    import keras
+    import tensorflow as tf
+
+    from gan_tf import artifacts
+    run_dir, common = short_run_copy
+    before = {name: (run_dir / name).read_bytes()
+              for name in ('export/saved_model.pb', 'report.html')}
+    full = OSError(errno.ENOSPC, 'No space left on device')
+    if artifact == 'export':
+        def write_out(self, *args, **kwargs):  # what TensorFlow raises on a full disk
+            raise tf.errors.ResourceExhaustedError(
+                None, None, f'{run_dir}/.export-x/variables/variables_temp/part-00000-of-'
+                '00001.data-00000-of-00001.tempstate123; No space left on device')
+        monkeypatch.setattr(type(keras.export.ExportArchive()), 'write_out', write_out)
+        path = run_dir / 'export'
+    else:
+        write_file = artifacts.write_file
+
+        def refuse_report(target, data):
+            if str(target).endswith('report.html'):
+                raise artifacts.write_failure(target, full)
+            return write_file(target, data)
+        monkeypatch.setattr(artifacts, 'write_file', refuse_report)
+        path = run_dir / 'report.html'
+    error = error_of([*FLAGS, *common, '--resume', '--max_steps=50'])
+    assert error.startswith(f'error: could not write {path} (No space left on device; ')
+    assert ' free)' in error and '\n' not in error
+    kept = 'export/saved_model.pb' if artifact == 'export' else 'report.html'
+    written = 'report.html' if artifact == 'export' else 'export/saved_model.pb'
+    assert (run_dir / kept).read_bytes() == before[kept]
+    assert (run_dir / written).read_bytes() != before[written]  # rewritten at step 50
+    assert not [p for p in run_dir.iterdir() if p.name.startswith('.')]  # no leftovers
+
+
+def test_the_export_tool_on_a_target_it_cannot_write_is_one_line(short_run, tmp_path,
+                                                                  capsys):
+    from gan_tf import cli, export
+    (tmp_path / 'file').write_text('in the way')
+    target = tmp_path / 'file' / 'export'
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(export.COMMAND, ['export', f'--run_dir={short_run[0]}',
+                                  f'--export_dir={target}'])
+    assert exit_.value.code == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f'error: could not write {target} ({tmp_path / "file"} is a '
+                           'file, not a folder; ')
+
+
+def test_a_damaged_newest_checkpoint_is_skipped_by_export_and_evaluation(
+        short_run_copy, tmp_path):
+    """The export tool and `evaluate --checkpoint` restore as --resume does: the
+    newest checkpoint that reads back whole, with a warning for the others."""
+    from gan_tf import exports, sources
+    run_dir, _ = short_run_copy
+    data = run_dir / 'checkpoints' / 'ckpt-40.data-00000-of-00001'
+    data.write_bytes(data.read_bytes()[:1000])
+    with pytest.warns(UserWarning, match=f'checkpoint {run_dir}/checkpoints/ckpt-40 is '
+                                         'unreadable'):
+        exported = exports.export_run(str(run_dir), str(tmp_path / 'export'))
+        from_run = sources.CheckpointedGenerator(str(run_dir)).sample(20, seed=1)[0]
+    from_20 = sources.CheckpointedGenerator(str(run_dir / 'checkpoints' / 'ckpt-20'))
+    np.testing.assert_array_equal(from_run, from_20.sample(20, seed=1)[0])
+    served = sources.ExportedGenerator(exported).sample(20, seed=1)[0]
+    np.testing.assert_allclose(served, from_run, atol=1e-5)
+    # The export folder opens to everyone, as any folder the user makes would.
+    mode = os.stat(exported).st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    assert mode == 0o777 & ~umask

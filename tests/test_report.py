@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gan_tf import health, report
+from gan_tf import cli, health, report
 from conftest import REPO
 
 CHROMIUM = '/usr/bin/chromium'  # Debian's package: apt-get install chromium
@@ -117,17 +117,18 @@ def test_a_quiet_monitor_says_so(run_copy):
     assert 'The health monitor saw no problems.' in page
 
 
-def test_cli_rewrites_the_report_and_rejects_a_non_run(run_copy, tmp_path):
+def test_cli_rewrites_the_report_and_rejects_a_non_run(run_copy, tmp_path, capsys):
     (run_copy / 'report.html').write_text('old')
     result = subprocess.run([sys.executable, '-m', 'gan_tf.report', str(run_copy)],
                             capture_output=True, text=True, cwd=REPO, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == str(run_copy / 'report.html')
     assert '<section id="summary">' in (run_copy / 'report.html').read_text()
-    with pytest.raises(SystemExit) as exit_:  # in-process: one TF start-up is enough
-        report.main(['report', str(tmp_path)])
-    assert str(exit_.value) == (
-        f'error: {tmp_path} is not a gan_tf run directory (no config.json)')
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(report.COMMAND, ['report', str(tmp_path)])
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        f'error: {tmp_path} is not a gan_tf run directory (no readable config.json)')
 
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM),

@@ -8,36 +8,18 @@ logit per image, shape [batch]. `widths` is the architecture's own notion of siz
 Both return float32 (`layers.float32`), whatever their layers compute in.
 Discriminators that can be spectrally normalised (Miyato et al. 2018) also take
 `spectral_norm=False`; all built-in ones do, and sagan's always is.
-Adding an architecture means writing its two classes and one `ARCHITECTURES` entry,
-or, from outside the package, calling `register` before the flags are defined.
-`num_classes` makes any pair class-conditional (`conditional.py`); its
-discriminator then needs `features` and `to_logit`, as the built-in ones have.
+Adding an architecture means writing its two classes and one entry in
+`gan_tf.registry.ARCHITECTURES`, or, from outside the package, calling `register`
+before the flags are parsed. `num_classes` makes any pair class-conditional
+(`conditional.py`); its discriminator then needs `features` and `to_logit`, as
+the built-in ones have.
 """
-import dataclasses
 import inspect
 
-from gan_tf.models import conditional, dcgan, maxout, mlp, sagan
+from gan_tf import registry
+from gan_tf.models import conditional
 
-
-@dataclasses.dataclass(frozen=True)
-class Architecture:
-    generator: type
-    discriminator: type
-
-
-ARCHITECTURES = {
-    'mlp': Architecture(mlp.MLPGenerator, mlp.MLPDiscriminator),
-    'maxout': Architecture(maxout.MaxoutGenerator, maxout.MaxoutDiscriminator),
-    'dcgan': Architecture(dcgan.DCGANGenerator, dcgan.DCGANDiscriminator),
-    'sagan': Architecture(sagan.SAGANGenerator, sagan.SAGANDiscriminator),
-}
-
-
-def register(name, generator, discriminator):
-    """Makes `name` an architecture: `--arch=name`, `build(name, ...)`."""
-    if name in ARCHITECTURES:
-        raise ValueError(f'architecture {name!r} is already registered')
-    ARCHITECTURES[name] = Architecture(generator, discriminator)
+register = registry.register_architecture
 
 
 def build(arch, image_shape, g_widths=None, d_widths=None, spectral_norm=False,
@@ -49,17 +31,14 @@ def build(arch, image_shape, g_widths=None, d_widths=None, spectral_norm=False,
     `num_classes`: if set, the class-conditional pair (`conditional.conditional`),
     its discriminator an auxiliary classifier if `auxiliary_classifier` (ACGAN).
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f'unknown architecture {arch!r}; choose one of: '
-                         f'{", ".join(sorted(ARCHITECTURES))}')
-    entry = ARCHITECTURES[arch]
+    generator, discriminator = registry.architecture(arch).classes()
     d_options = {}
     if spectral_norm:
-        if 'spectral_norm' not in inspect.signature(entry.discriminator).parameters:
+        if 'spectral_norm' not in inspect.signature(discriminator).parameters:
             raise ValueError(f'architecture {arch!r} has no spectral_norm option')
         d_options['spectral_norm'] = True
-    pair = (entry.generator(image_shape, widths=g_widths or None),
-            entry.discriminator(image_shape, widths=d_widths or None, **d_options))
+    pair = (generator(image_shape, widths=g_widths or None),
+            discriminator(image_shape, widths=d_widths or None, **d_options))
     if num_classes:
         return conditional.conditional(*pair, num_classes, auxiliary_classifier)
     return pair

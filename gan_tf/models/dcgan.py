@@ -23,9 +23,8 @@ from gan_tf.models.layers import SelfAttention, float32, spectral
 
 # Filters of the block at the image's resolution; each halving doubles them:
 # G 128-64 and D 64-128 for 28x28, 256-128-64 and 64-128-256 for 64x64 (the
-# paper's 64x64 generator starts at 1024). Lean, for 2-core CPUs: a 28x28 step at
-# batch 64 is 11.3 GFLOP, 5.5 times the MLP's (`python -m gan_tf.bench
-# --arch=dcgan`), yet enough filters for digits; 32 here would cut it to 3.0.
+# paper's 64x64 generator starts at 1024): lean, for CPUs (FLOPs per step in
+# BUILD.md, "Benchmarks").
 BASE_FILTERS = 64
 KERNEL = 4
 # BatchNormalization's moving averages only serve inference (sample grids, the
