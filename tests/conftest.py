@@ -1,5 +1,7 @@
 """Shared fixtures: real MNIST / Fashion-MNIST from ../shared/data, prepared by tfds once."""
+import contextlib
 import fcntl
+import io
 import os
 import shutil
 import subprocess
@@ -60,6 +62,22 @@ def run_cli(*args, timeout=600):
                           capture_output=True, text=True, timeout=timeout, cwd=REPO)
 
 
+def run_command(module, *args):
+    """(exit status, stdout, stderr's last line) of a gan_tf command run in this
+    process as `python -m gan_tf.<module> args` runs it: the same flag parsing,
+    one-line errors and exit status, without another TensorFlow start-up."""
+    from gan_tf import cli
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            cli.main(module.COMMAND, [module.__name__, *map(str, args)])
+        except SystemExit as e:
+            status = e.code
+    lines = err.getvalue().strip().splitlines()
+    return status, out.getvalue(), lines[-1] if lines else ''
+
+
 def error_of(args):
     """The one `error:` line `gan_tf.main` would print for `args` (flags parsed
     into a Config, then train.train_and_evaluate, in this process), or None if it
@@ -74,11 +92,12 @@ def error_of(args):
 
 
 STEPS = 40
-# Short runs skip the sample scoring and the health monitor's class counting,
-# which cost a few seconds of set-up each; `short_run` switches both on.
+# Short runs on small players (checkpoints of 3 MB, not 36) skip the sample
+# scoring and the health monitor's class counting, which cost a few seconds of
+# set-up each; `short_run` switches both on.
 FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
-         '--log_every=10', '--sample_every=20', '--checkpoint_every=20', '--seed=3',
-         '--eval_every=0', '--nohealth_classes']
+         '--g_widths=64,128', '--d_widths=128,64', '--log_every=10', '--sample_every=20',
+         '--checkpoint_every=20', '--seed=3', '--eval_every=0', '--nohealth_classes']
 
 
 @pytest.fixture(scope='session')

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, run_cli
+from conftest import REPO, error_of, run_cli
 
 # Splitting the CPU into logical devices has to happen before TensorFlow
 # initialises, hence a fresh process for anything with 2 replicas.
@@ -24,12 +24,12 @@ SPLIT_CPU = textwrap.dedent('''
 ''')
 
 # Same seed, same global batch, same data: default strategy, then MirroredStrategy
-# over /cpu:0 and /cpu:1. D has no dropout: Keras' Dropout layers draw the same
-# masks on every replica (see BUILD.md), so they cannot match one device.
+# over /cpu:0 and /cpu:1. D has dropout: each replica draws its slice of the
+# global batch's masks (gan_tf.models.layers.Dropout).
 EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
     import json, sys
     import keras, numpy as np
-    from gan_tf import distribute
+    from gan_tf import distribute, registry
     from gan_tf.gan import GAN
     from gan_tf.models.conditional import conditional
     from gan_tf.models.mlp import MLPDiscriminator, MLPGenerator
@@ -58,7 +58,7 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
         classes = case.get('num_classes', 0)
         with strategy.scope():
             players = (MLPGenerator(SHAPE, (64, 128)),
-                       MLPDiscriminator(SHAPE, (128, 64), dropout=0.0))
+                       MLPDiscriminator(SHAPE, (128, 64)))
             if classes:
                 players = conditional(*players, classes,
                                       auxiliary_classifier=case['loss'] == 'acgan')
@@ -89,12 +89,20 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
         one = train(tf.distribute.get_strategy(), case)
         two = train(mirrored, case)
         results[name] = dict(
+            relative_accuracy=registry.loss(case['loss']).boundary is None,
             max_weight_difference=max(float(np.max(np.abs(a - b)))
                                       for a, b in zip(one[0], two[0])),
             metrics=[one[1], two[1]], seed_states=[one[2], two[2]],
             steps=[one[3], two[3]])
     print('RESULT ' + json.dumps(results))
 ''')
+
+
+def checkpoint_values(prefix):
+    """{name: value} of every weight, optimizer slot and random state saved."""
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != '_CHECKPOINTABLE_OBJECT_GRAPH'}
 
 
 def python(code, *args, env=None, timeout=300):
@@ -131,7 +139,12 @@ def test_two_replicas_train_as_one_device_does():
         one, two = case['metrics']
         # Metrics are means over the replicas, so they match one device's too;
         # gradient norms are each replica's, for half the batch (see gan.METRICS).
+        # Accuracies of losses without an absolute boundary compare each image
+        # with its own replica's batch mean (see BUILD.md): left out for those.
+        relative = case.get('relative_accuracy')
         for key in ('d_loss', 'g_loss', 'D_x', 'D_G_z', 'acc_real', 'acc_fake'):
+            if relative and key.startswith('acc_'):
+                continue
             assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), (name, key)
 
 
@@ -236,15 +249,22 @@ def test_two_workers_train_together_and_only_the_chief_writes(mnist_data_dir,
     run_dir = chief_out / 'mw'
     with open(run_dir / 'metrics.csv') as f:
         assert [line.split(',')[0] for line in f][1:] == ['5', '10']
+    # Together: the chief ends where one device with the global batch ends (two
+    # workers training alone would each take their own steps on half the data).
+    assert error_of(['--strategy=default', f'--out_dir={tmp_path / "one"}', *flags]) is None
+    one = checkpoint_values(tmp_path / 'one' / 'mw' / 'checkpoints' / 'ckpt-10')
+    together = checkpoint_values(run_dir / 'checkpoints' / 'ckpt-10')
+    assert one.keys() == together.keys()
+    for name, value in one.items():
+        assert np.allclose(together[name], value, atol=1e-5), name
     # The chief's export loads and generates; its checkpoint continues on one device.
     generate = tf.saved_model.load(str(run_dir / 'export')).signatures['generate']
     images = generate(num=tf.constant(3), seed=tf.constant(1, tf.int64))['images']
     assert images.shape == (3, 28, 28, 1) and images.dtype == tf.uint8
     assert np.std(images.numpy()) > 1
-    resumed = run_cli('--strategy=default', '--resume', '--max_steps=12', '--noexport',
-                      f'--out_dir={chief_out}', *flags[:1], *MULTI_WORKER_FLAGS)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert 'step 12 of 12' in resumed.stdout
+    assert error_of(['--strategy=default', '--resume', '--max_steps=12', '--noexport',
+                     f'--out_dir={chief_out}', *flags[:1], *MULTI_WORKER_FLAGS]) is None
+    assert (run_dir / 'checkpoints' / 'ckpt-12.index').exists()
 
 
 def test_a_worker_that_dies_is_reported_by_the_other(mnist_data_dir, tmp_path):
@@ -269,7 +289,9 @@ def test_a_worker_that_dies_is_reported_by_the_other(mnist_data_dir, tmp_path):
     last = stderr.strip().splitlines()[-1]
     assert last.startswith('error: lost contact with /job:worker/replica:0/task:1 '), last
     assert '--resume' in last
-    assert time.monotonic() - killed < 120
+    # Seconds, not the minutes of a collective timeout: the dead connection is
+    # reset at once, or the coordination service misses its heartbeats.
+    assert time.monotonic() - killed < 30
 
 
 @pytest.mark.parametrize('tf_config, expected', [
@@ -280,22 +302,11 @@ def test_a_worker_that_dies_is_reported_by_the_other(mnist_data_dir, tmp_path):
      'TF_CONFIG: task index 3 is not one of the 1 worker addresses'),
 ])
 def test_multi_worker_without_a_valid_tf_config_is_one_error_line(tf_config, expected,
-                                                                  tmp_path):
-    env = {k: v for k, v in os.environ.items() if k != 'TF_CONFIG'}
+                                                                  tmp_path, monkeypatch):
+    """Checked before any strategy exists: in this process."""
+    monkeypatch.delenv('TF_CONFIG', raising=False)
     if tf_config is not None:
-        env['TF_CONFIG'] = tf_config
-    result = subprocess.run(
-        [sys.executable, '-m', 'gan_tf.main', '--strategy=multi_worker',
-         f'--out_dir={tmp_path}'], capture_output=True, text=True, timeout=120,
-        cwd=REPO, env=env)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1].startswith(f'error: {expected}')
+        monkeypatch.setenv('TF_CONFIG', tf_config)
+    error = error_of(['--strategy=multi_worker', f'--out_dir={tmp_path}'])
+    assert error.startswith(f'error: {expected}') and '\n' not in error
     assert list(tmp_path.iterdir()) == []
-
-
-def test_multi_worker_refuses_a_stop_that_each_worker_would_decide_alone(tmp_path):
-    result = run_cli('--strategy=multi_worker', '--max_seconds=60', f'--out_dir={tmp_path}')
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        'error: --max_seconds cannot stop every worker at the same step under '
-        '--strategy=multi_worker: use --max_steps instead')

@@ -17,9 +17,13 @@ from conftest import FLAGS, REPO, error_of, run_cli
 
 
 def checkpoint_tensors(prefix):
+    """Every value a checkpoint holds, by name. Not its object graph: that names
+    the Keras layers as the process happened to number them (dense_12 in a
+    process that built other models before), which restoring does not use."""
     import tensorflow as tf
     reader = tf.train.load_checkpoint(str(prefix))
-    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if name != '_CHECKPOINTABLE_OBJECT_GRAPH'}
 
 
 def assert_same_tensors(a, b):
@@ -35,12 +39,13 @@ def metric_rows(run_dir):
                 for row in csv.DictReader(f)]
 
 
+# The default suite checks a fresh run against a resumed one in the SIGKILL test.
+@pytest.mark.slow
 @pytest.mark.parametrize('options, runs', [
-    ([], 'ac'),  # mlp: dropout's random numbers
-    pytest.param([], 'abc', marks=pytest.mark.slow, id='mlp-twice'),
+    pytest.param([], 'abc', id='mlp-twice'),
     pytest.param(['--arch=maxout', '--loss=wgan_gp', '--d_steps=2', '--ema_decay=0.9',
                   '--diffaugment=translation,cutout', '--instance_noise=0.1'], 'abc',
-                 marks=pytest.mark.slow, id='maxout-wgan_gp-ema-diffaugment'),
+                 id='maxout-wgan_gp-ema-diffaugment'),
 ])
 def test_same_seed_is_bit_identical_and_resuming_changes_nothing(
         options, runs, mnist_data_dir, tmp_path):
@@ -88,63 +93,68 @@ def _kill_when(process, ready, deadline=120):
 
 
 # Two kills in a 150-step run by default; ten in 400 steps in the slow suite. Small
-# players: every run saves a checkpoint every 2 steps (36 MB each at the default widths).
+# players, a checkpoint every 5 steps: every resume starts a metrics window.
 @pytest.mark.parametrize('kills, steps', [(2, 150),
                                           pytest.param(10, 400, marks=pytest.mark.slow)])
 def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_dir,
                                                        tmp_path):
     """`kills` SIGKILLs, half the moment a checkpoint save has begun writing and
-    half at random moments of training; each --resume continues from the last
-    complete checkpoint, and the run ends exactly where an uninterrupted one does."""
+    half at random moments, each once the process has saved a checkpoint of its own;
+    each --resume continues from the last complete checkpoint, and the run ends
+    exactly where an uninterrupted one does: weights, optimizer slots, random
+    states, metrics and sample grids, bit for bit."""
     common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
               '--batch_size=32', f'--max_steps={steps}', '--seed=3', '--log_every=5',
               '--g_widths=64,128', '--d_widths=128,64',
-              '--sample_every=50', '--checkpoint_every=2', '--eval_every=0',
+              '--sample_every=50', '--checkpoint_every=5', '--eval_every=0',
               '--nohealth_classes']
     run_dir, checkpoints = tmp_path / 'crashy', tmp_path / 'crashy' / 'checkpoints'
     rng = random.Random(0)
-    killed_mid_save = 0
+    started = 0
     for trial in range(kills):
-        resume = ['--resume'] if trial else []
-        before = _complete_checkpoints(checkpoints) if trial else []
+        before = _complete_checkpoints(checkpoints)
         launched = time.time()
         with open(tmp_path / 'stderr.txt', 'w') as stderr:
             process = subprocess.Popen(
                 [sys.executable, '-m', 'gan_tf.main', *common, '--run_name=crashy',
-                 *resume], cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
+                 *(['--resume'] if trial else [])], cwd=REPO,
+                stdout=subprocess.DEVNULL, stderr=stderr)
 
         def training():  # this process has restored and written its config.json
             config = run_dir / 'config.json'
             return config.exists() and config.stat().st_mtime > launched and (
                 run_dir / 'metrics.csv').exists()
 
+        def past_its_start():  # it saved a checkpoint beyond the one it resumed from
+            return training() and max(_complete_checkpoints(checkpoints), default=0) > started
+
+        def saving():  # the next save has begun
+            return any(checkpoints.glob('*_temp')) and past_its_start()
+
         if trial % 2 == 0:
-            def saving():
-                return training() and any(checkpoints.glob('*_temp'))
             assert _kill_when(process, saving), (tmp_path / 'stderr.txt').read_text()[-3000:]
-            killed_mid_save += any(checkpoints.glob('*_temp'))
+            assert any(checkpoints.glob('*_temp')), 'the kill missed the save'
         else:
-            assert _kill_when(process, training), (tmp_path / 'stderr.txt').read_text()[-3000:]
-            time.sleep(rng.uniform(0.0, 1.5))  # the random moment of the kill
-            if process.poll() is None:
-                process.send_signal(signal.SIGKILL)
-                process.wait()
+            assert _wait_for(past_its_start, process), (tmp_path / 'stderr.txt').read_text()
+            time.sleep(rng.uniform(0.0, 0.3))  # the random moment of the kill
+            assert process.poll() is None, 'the run ended before its kill'
+            process.send_signal(signal.SIGKILL)
+            process.wait()
         if trial:  # the process resumed from the newest complete checkpoint
             started = json.loads((run_dir / 'config.json').read_text())['started_at_step']
             assert started == before[-1], (trial, started, before)
-    assert killed_mid_save >= kills // 4  # targeted kills do catch saves midway
 
-    result = run_cli(*common, '--run_name=crashy', '--resume')
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f'step {steps} of {steps}' in result.stdout
+    assert error_of([*common, '--run_name=crashy', '--resume']) is None
     assert not list(checkpoints.glob('*_temp'))
     logged = [int(row['step']) for row in metric_rows(run_dir)]
     assert logged == list(range(5, steps + 1, 5))  # no gaps, no repeats
 
-    reference = run_cli(*common, '--run_name=calm', '--noexport')
-    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert error_of([*common, '--run_name=calm', '--noexport']) is None
     assert_same_tensors(checkpoint_tensors(checkpoints / f'ckpt-{steps}'),
                         checkpoint_tensors(tmp_path / 'calm' / 'checkpoints' / f'ckpt-{steps}'))
+    assert metric_rows(run_dir) == metric_rows(tmp_path / 'calm')
+    grid = f'samples/step_{steps:06d}.png'
+    assert (run_dir / grid).read_bytes() == (tmp_path / 'calm' / grid).read_bytes()
 
     import tensorflow as tf
     serve = tf.saved_model.load(str(run_dir / 'export')).signatures['serving_default']
@@ -152,18 +162,28 @@ def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_
     assert images.shape == (3, 28, 28, 1) and np.abs(images).max() <= 1.0
 
 
-def test_a_corrupt_checkpoint_is_skipped_with_a_warning(short_run_copy):
+def _wait_for(ready, process, deadline=120):
+    """True once `ready()`; False if `process` ended first or time ran out."""
+    end = time.monotonic() + deadline
+    while process.poll() is None and time.monotonic() < end:
+        if ready():
+            return True
+        time.sleep(0.005)  # polling a file, not waiting for a result
+    return False
+
+
+def test_a_corrupt_checkpoint_is_skipped_with_a_warning(short_run_copy, capsys):
     run_dir, common = short_run_copy
     data = run_dir / 'checkpoints' / 'ckpt-40.data-00000-of-00001'
     data.write_bytes(data.read_bytes()[:1000])  # cut short, as by a failing disk
-    result = run_cli(*FLAGS, *common, '--resume', '--max_steps=60')
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert f'checkpoint {run_dir}/checkpoints/ckpt-40 is unreadable' in result.stderr
+    with pytest.warns(UserWarning, match=f'checkpoint {run_dir}/checkpoints/ckpt-40 is '
+                                         'unreadable'):
+        assert error_of([*FLAGS, *common, '--resume', '--max_steps=60']) is None
     assert json.loads((run_dir / 'config.json').read_text())['started_at_step'] == 20
-    assert 'step 60 of 60' in result.stdout
+    assert 'step 60 of 60' in capsys.readouterr().out
 
 
-def test_a_resume_with_other_hyperparameters_is_refused(short_run_copy):
+def test_a_resume_with_other_hyperparameters_is_refused(short_run_copy, capsys):
     run_dir, common = short_run_copy
     before = sorted((p.relative_to(run_dir), p.stat().st_mtime) for p in run_dir.rglob('*'))
     # In this process (the exit status of such an error is test_bad_input.py's).
@@ -174,18 +194,18 @@ def test_a_resume_with_other_hyperparameters_is_refused(short_run_copy):
     assert sorted((p.relative_to(run_dir), p.stat().st_mtime)
                   for p in run_dir.rglob('*')) == before
 
-    allowed = run_cli(*FLAGS, *common, '--resume', '--lr_d=0.001', '--max_steps=50',
-                      '--allow_config_change')
-    assert allowed.returncode == 0, allowed.stderr[-3000:]
-    assert 'step 50 of 50' in allowed.stdout
+    assert error_of([*FLAGS, *common, '--resume', '--lr_d=0.001', '--max_steps=50',
+                     '--allow_config_change']) is None
+    assert 'step 50 of 50' in capsys.readouterr().out
 
 
 def _limit_file_size():
-    # Files may grow to 20 MB: a checkpoint of the default MLPs (35 MB) cannot be
-    # written. The write fails with EFBIG rather than ENOSPC; both reach the same
-    # code path, and this needs no root and no real full disk.
+    # Files may grow to 1.5 MB: a checkpoint of the short run's players (2.7 MB)
+    # cannot be written, its samples and logs can. The write fails with EFBIG
+    # rather than ENOSPC; both reach the same code path, and this needs no root
+    # and no real full disk.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (20 << 20, 20 << 20))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1536 << 10, 1536 << 10))
 
 
 def test_a_full_disk_while_checkpointing_loses_nothing(short_run_copy):
@@ -204,8 +224,7 @@ def test_a_full_disk_while_checkpointing_loses_nothing(short_run_copy):
     assert not list(checkpoints.glob('*_temp')) and not list(checkpoints.glob('ckpt-60*'))
     assert (run_dir / 'export' / 'saved_model.pb').read_bytes() == exported
 
-    resumed = run_cli(*FLAGS, *common, '--resume', '--max_steps=80')  # space freed
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert error_of([*FLAGS, *common, '--resume', '--max_steps=80']) is None  # space freed
     assert json.loads((run_dir / 'config.json').read_text())['started_at_step'] == 40
 
 
@@ -225,7 +244,7 @@ def _training_process(common, run_dir):
 
 @pytest.mark.parametrize('signal_name', ['SIGINT', 'SIGTERM'])
 def test_a_signal_stops_cleanly_within_a_step_and_the_run_resumes(
-        signal_name, mnist_data_dir, tmp_path):
+        signal_name, mnist_data_dir, tmp_path, capsys):
     """Ctrl-C (SIGINT) and a scheduler's SIGTERM: the step ends, then a checkpoint
     of that step, its samples, curves and report; one line says how to resume."""
     run_dir = tmp_path / 'stopped'
@@ -246,9 +265,9 @@ def test_a_signal_stops_cleanly_within_a_step_and_the_run_resumes(
     assert (run_dir / 'samples' / f'step_{step:06d}.png').exists()
     assert (run_dir / 'report.html').exists() and (run_dir / 'curves.png').exists()
     assert metric_rows(run_dir)[-1]['step'] == str(step)
-    resumed = run_cli(*common, '--resume', f'--max_steps={step + 5}')
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert f'continuing from {run_dir}/checkpoints/ckpt-{step} (step {step})' in resumed.stdout
+    assert error_of([*common, '--resume', f'--max_steps={step + 5}']) is None
+    assert f'continuing from {run_dir}/checkpoints/ckpt-{step} (step {step})' in \
+        capsys.readouterr().out
 
 
 def test_a_second_ctrl_c_aborts_at_once(mnist_data_dir, tmp_path):

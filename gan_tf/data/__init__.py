@@ -62,10 +62,16 @@ def train_batches(data, batch_size, seed, start_step=0, labels=False):
             return to_unit_range(images), labels
     else:
         examples, scale = data.images, to_unit_range
-    return (examples.cache()
-            .shuffle(min(data.num_examples, 100_000), seed=seed,
-                     reshuffle_each_iteration=True)
-            .repeat()
+    examples = examples.cache()
+    buffer = min(data.num_examples, 100_000)
+
+    def endless(_):
+        return examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
+    # Made inside flat_map, the shuffle starts afresh with every iterator: the
+    # stream depends on the seed alone, however many iterators Keras makes (a
+    # tf.distribute strategy makes one more, which would otherwise get the
+    # second epoch's order).
+    return (tf.data.Dataset.from_tensors(0).flat_map(endless)
             .skip(start_step * batch_size)
             .batch(batch_size, drop_remainder=True)
             .map(scale, num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,6 +1,8 @@
-"""Layers the architectures share: spectral normalisation and self-attention."""
+"""Layers the architectures share: dropout, spectral normalisation, self-attention."""
 import keras
 from keras import layers, ops
+
+from gan_tf import distribute
 
 
 def float32(outputs):
@@ -39,6 +41,30 @@ class SpectralNormalization(layers.SpectralNormalization):
     def normalized_kernel(self):
         """W / sigma, as the next inference call uses it (for inspection)."""
         return self.normalized_weights()[1]
+
+
+@keras.saving.register_keras_serializable(package='gan_tf')
+class Dropout(layers.Layer):
+    """Dropout (Srivastava et al. 2014) whose masks split like the batch under
+    tf.distribute: each replica drops its slice of the mask one device would
+    draw for the global batch (`distribute.draw`). Keras' own Dropout draws the
+    same mask on every replica, so replicas would repeat each other's masks and
+    R replicas would not train as one device does."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.rate = rate
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=False):
+        if not training or not self.rate:
+            return inputs
+        keep = distribute.draw(keras.random.uniform, ops.shape(inputs),
+                               seed=self.seed_generator) >= self.rate
+        return ops.where(keep, inputs / (1.0 - self.rate), ops.zeros_like(inputs))
+
+    def get_config(self):
+        return {**super().get_config(), 'rate': self.rate}
 
 
 def spectral(layer, spectral_norm):

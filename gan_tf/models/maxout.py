@@ -11,7 +11,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import float32, spectral
+from gan_tf.models.layers import Dropout, float32, spectral
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -79,9 +79,9 @@ class MaxoutDiscriminator(keras.Model):
         self.pieces = pieces
         self.spectral_norm = spectral_norm
         self.flatten = layers.Flatten()
-        self.input_dropout = layers.Dropout(0.2)
+        self.input_dropout = Dropout(0.2)
         self.hidden = [Maxout(w, pieces, spectral_norm) for w in self.widths]
-        self.hidden_dropout = layers.Dropout(0.5)
+        self.hidden_dropout = Dropout(0.5)
         self.to_logit = spectral(layers.Dense(1), spectral_norm)
 
     def call(self, images, training=False):

@@ -4,7 +4,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import float32, spectral
+from gan_tf.models.layers import Dropout, float32, spectral
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -48,7 +48,7 @@ class MLPDiscriminator(keras.Model):
         self.flatten = layers.Flatten()
         self.hidden = [spectral(layers.Dense(w), spectral_norm) for w in self.widths]
         self.activation = layers.LeakyReLU(0.2)
-        self.dropout = layers.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.to_logit = spectral(layers.Dense(1), spectral_norm)
 
     def call(self, images, training=False):
