@@ -10,8 +10,7 @@ class FusedAdam(keras.optimizers.Adam):
     Same algorithm (Kingma & Ba 2015, with epsilon outside the square root as in
     Keras), same slot variables, so checkpoints are interchangeable. Keras' Adam
     spends about eight element-wise passes over every weight; the fused kernel
-    reads and writes each weight and slot once. Measured on the 2-core CPU:
-    `python -m gan_tf.bench` of the MLP at batch 256, see BUILD.md.
+    reads and writes each weight and slot once (BUILD.md, "Benchmarks").
     """
 
     def update_step(self, gradient, variable, learning_rate):

@@ -16,7 +16,7 @@ import tensorflow as tf
 from gan_tf import Config, callbacks, judge, quality, runs, sources
 from gan_tf import data as gan_data
 from gan_tf.errors import UserError
-from conftest import REPO
+from conftest import REPO, run_command
 
 KID_SUBSETS = 20  # of the command line's 100: quicker, as unbiased
 
@@ -139,17 +139,32 @@ def test_distances_in_small_blocks_match_the_full_matrix(monkeypatch):
             quality.density_and_coverage(real, fake)) == whole
 
 
-def test_inception_features_of_gray_images_at_a_small_size(tmp_path):
+def test_inception_features_of_gray_images_at_a_small_size():
     images = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
     keras.utils.set_random_seed(0)
     random = judge.Inception(None, size=75)  # random weights: the plumbing only
     features = random.features(images, batch_size=4)
     assert features.shape == (6, 2048) and np.isfinite(features).all()
-    # A weights file is loaded, and the real statistics are cached under its hash.
+
+
+def test_inception_weights_come_from_a_file_and_real_statistics_are_cached(
+        tmp_path, monkeypatch):
+    """What `Inception` does with a weights file, on a small stand-in for
+    InceptionV3 (building the real one twice costs half a minute)."""
+    def stand_in(include_top, weights, pooling, input_shape):
+        inputs = keras.Input(input_shape)
+        model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(
+            keras.layers.Conv2D(8, 3)(inputs)))
+        if weights:
+            model.load_weights(weights)
+        return model
+    monkeypatch.setattr(keras.applications, 'InceptionV3', stand_in)
+    images = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
+    random = judge.Inception(None, size=75)
     weights = str(tmp_path / 'inception.weights.h5')
     random.model.save_weights(weights)
     loaded = judge.Inception(judge.inception_weights_path(weights), size=75)
-    assert np.allclose(loaded.features(images), features, atol=1e-4)
+    np.testing.assert_allclose(loaded.features(images), random.features(images), atol=1e-6)
     mean, cov = loaded.real_statistics('mnist', images, str(tmp_path / 'cache'))
     cached = loaded.real_statistics('mnist', images[:0], str(tmp_path / 'cache'))
     assert np.array_equal(cached[0], mean) and np.array_equal(cached[1], cov)
@@ -191,40 +206,47 @@ def test_checkpoint_gives_the_samples_of_its_export(short_run):
     assert not np.allclose(earlier.sample(50, seed=4)[0], from_export, atol=1e-3)
 
 
-def evaluate_cli(*args, home):
-    """`python -m gan_tf.evaluate` with no Keras cache of Inception weights."""
-    env = {**os.environ, 'HOME': str(home), 'KERAS_HOME': str(home)}
-    return subprocess.run([sys.executable, '-m', 'gan_tf.evaluate', *args], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+def evaluate_cli(*args, home, monkeypatch):
+    """`python -m gan_tf.evaluate`, in this process, with no Keras cache of
+    Inception weights."""
+    from gan_tf import evaluate
+    monkeypatch.setenv('HOME', str(home))
+    monkeypatch.setenv('KERAS_HOME', str(home))
+    return run_command(evaluate, *args)
 
 
 def test_cli_scores_a_checkpoint_prints_a_table_and_writes_json(
-        short_run, mnist_judge, mnist_data_dir, tmp_path):
+        short_run, mnist_judge, mnist_data_dir, tmp_path, monkeypatch):
     run_dir, _ = short_run
     out = tmp_path / 'result.json'
-    result = evaluate_cli(f'--checkpoint={run_dir}', '--num=500', '--seed=4',
-                          f'--data_dir={mnist_data_dir}', f'--json={out}', home=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
+    status, printed, err = evaluate_cli(
+        f'--checkpoint={run_dir}', '--num=500', '--seed=4', f'--data_dir={mnist_data_dir}',
+        f'--json={out}', home=tmp_path, monkeypatch=monkeypatch)
+    assert status == 0, err
     written = json.loads(out.read_text())
-    expected = mnist_judge[0].score(sources.CheckpointedGenerator(str(run_dir)).sample(500, seed=4)[0])
+    samples, _ = sources.CheckpointedGenerator(str(run_dir)).sample(500, seed=4)
+    expected = mnist_judge[0].score(samples)
     for key in ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_kl'):
         assert written[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-6), key
-        assert f'{key} ' in result.stdout
+        assert f'{key} ' in printed
     assert written['inception_fid'] is None
-    assert 'inception_fid skipped' in result.stdout and '--inception_weights' in result.stdout
+    assert 'inception_fid skipped' in printed and '--inception_weights' in printed
 
 
 @pytest.mark.parametrize('args, message', [
     (['--samples=a.npy', '--checkpoint=b'],
      'give exactly one of --export_dir, --checkpoint or --samples (got --checkpoint, --samples)'),
     (['--checkpoint=no/such/run'], 'neither a run directory nor a checkpoint'),
-    pytest.param(['--samples=no/such.npy'], 'No such file', marks=pytest.mark.slow),
-    pytest.param(['--samples=a.npy', '--inception_weights=no/such.h5'], 'no such file',
-                 marks=pytest.mark.slow),
+    (['--samples=no/such.npy'], 'No such file'),
+    (['--samples=a.npy', '--inception_weights=no/such.h5'], 'no such file'),
 ])
 def test_cli_mistakes_end_with_one_line(args, message, tmp_path):
-    result = evaluate_cli(*args, home=tmp_path)
-    assert result.returncode != 0
+    """As a user meets them: separate processes, answered before TensorFlow
+    starts where the flags alone show the mistake."""
+    env = {**os.environ, 'HOME': str(tmp_path), 'KERAS_HOME': str(tmp_path)}
+    result = subprocess.run([sys.executable, '-m', 'gan_tf.evaluate', *args], env=env,
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert result.returncode == 1 and 'Traceback' not in result.stderr
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith('error: ') and message in error, result.stderr[-2000:]
 

@@ -97,16 +97,6 @@ def test_noise_is_reproducible_for_a_seed_and_differs_between_draws():
     assert not np.array_equal(first, a.sample_noise(4).numpy())
 
 
-@pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))
-@pytest.mark.parametrize('image_shape', [(28, 28, 1), (32, 32, 3)])
-def test_generator_output_matches_the_dataset_shape_and_range(arch, image_shape):
-    gan = make_gan(arch, image_shape)
-    images = gan(gan.sample_noise(5)).numpy()
-    assert images.shape == (5, *image_shape)
-    assert images.min() >= -1.0 and images.max() <= 1.0
-    assert gan.discriminator(images).shape == (5,)
-
-
 def test_widths_are_configurable():
     generator, discriminator = models.build('mlp', (28, 28, 1), (32, 64), (48,))
     generator(tf.zeros((1, 100))), discriminator(tf.zeros((1, 28, 28, 1)))
