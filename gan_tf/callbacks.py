@@ -297,24 +297,31 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     `kid_subsets`: fewer than the command line's
     100 keep an evaluation quick; KID stays unbiased, only `kid_std` is rougher.
     Rows of a resumed run past its checkpoint are dropped; a generator whose
-    images are not finite (a diverged run) is not scored.
+    images are not finite (a diverged run) is not scored. `on_best(step, result)`
+    is called for each scoring with a lower FID than every earlier one (rows of
+    earlier processes of the run included): `best` holds that (step, FID).
     """
 
     COLUMNS = ('step', 'fid', 'kid', 'precision', 'recall', 'density', 'coverage',
                'classes_covered', 'class_kl', 'classifier_score', 'confident')
 
     def __init__(self, evaluator, every, num_samples, csv_path, writer=None, seed=0,
-                 kid_subsets=20):
+                 kid_subsets=20, on_best=None):
         super().__init__()
         self.evaluator, self.every, self.num_samples = evaluator, every, num_samples
         self.csv_path, self.writer, self.seed = csv_path, writer, seed
-        self.kid_subsets = kid_subsets
-        self.history, self.last_step = [], None
+        self.kid_subsets, self.on_best = kid_subsets, on_best
+        self.history, self.last_step, self.best = [], None, None
 
     def on_train_begin(self, logs=None):
         self.noise = latent.noise_from_seed(self.model.noise, self.num_samples,
                                             self.model.latent_dim, self.seed).numpy()
         artifacts.truncate_csv(self.csv_path, self.COLUMNS, int(self.model.step))
+        earlier = artifacts.read_metrics(self.csv_path) if os.path.exists(
+            self.csv_path) else {}
+        if len(earlier.get('fid', ())):
+            i = int(np.argmin(earlier['fid']))
+            self.best = (int(earlier['step'][i]), float(earlier['fid'][i]))
 
     def on_train_batch_end(self, batch, logs=None):
         step = int(self.model.step)
@@ -343,6 +350,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.history.append({**row, 'kid_std': result['kid_std'],
                              'class_shares': result['class_shares'],
                              'seconds': round(time.monotonic() - started, 3)})
+        if self.best is None or result['fid'] < self.best[1]:
+            self.best = (step, result['fid'])
+            if self.on_best:
+                self.on_best(step, result)
 
 
 class HealthMonitor(keras.callbacks.Callback):

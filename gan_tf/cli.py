@@ -82,8 +82,9 @@ def parse(command, argv):
                         if len(arguments) > command.positional else
                         f'expected {command.positional} argument(s) besides flags '
                         '(see --helpfull)')
-    return command.options(types.SimpleNamespace(**flag_values.flag_values_dict(),
-                                                 arguments=arguments))
+    given = {name for name in flag_values if flag_values[name].present}
+    return command.options(types.SimpleNamespace(
+        **flag_values.flag_values_dict(), arguments=arguments, given=given))
 
 
 def _exit(line, status):
@@ -184,28 +185,37 @@ def define_config_flags(flag_values=flags.FLAGS):
     checked by `Config` itself (`config_from_flags`)."""
     for name, field in config.FIELDS.items():
         kind, optional = config.value_type(field)
+        default = field.metadata['default']
         help_text = field.metadata['help']
         choices = config.choices(field)
         if choices:
             help_text += f' One of: {", ".join(map(str, choices))}.'
+        special = {arch: entry.defaults[name] for arch, entry in
+                   sorted(registry.ARCHITECTURES.items()) if name in entry.defaults}
+        if special:
+            help_text += ' Default for ' + '; '.join(
+                f'--arch={arch}: {config.flag_text(value)}' for arch, value in special.items())
         if kind is tuple:
-            flags.DEFINE_list(name, list(field.default), help_text, flag_values=flag_values)
+            flags.DEFINE_list(name, list(default), help_text, flag_values=flag_values)
         elif kind is bool:
-            flags.DEFINE_bool(name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE_bool(name, default, help_text, flag_values=flag_values)
         elif kind in (int, float):
             parser = flags.IntegerParser() if kind is int else flags.FloatParser()
             if optional:
                 parser, help_text = _OptionalParser(parser), help_text + ' (none: unset)'
-            flags.DEFINE(parser, name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE(parser, name, default, help_text, flag_values=flag_values)
         else:
-            flags.DEFINE_string(name, field.default, help_text, flag_values=flag_values)
+            flags.DEFINE_string(name, default, help_text, flag_values=flag_values)
 
 
 def config_from_flags(values):
-    """The `Config` of parsed flags (`values`: absl FlagValues, or any object with
-    an attribute per flag); UserError naming the first bad one."""
+    """The `Config` of the flags given (`values`, from `parse`: an attribute per
+    flag, and `given`, the names of those on the command line or in a flagfile);
+    the others take the architecture's defaults. UserError naming a bad one."""
     options = {}
     for name, field in config.FIELDS.items():
+        if name not in values.given:
+            continue
         value = getattr(values, name)
         if config.value_type(field)[0] is tuple:
             try:

@@ -2,7 +2,9 @@
 
 The command line turns each field into a flag of the same name (`gan_tf.cli`);
 library users build a `Config` directly, e.g. `Config(arch='maxout',
-max_steps=1000)`. Either way, `Config(...)` checks every value as it is made: its
+max_steps=1000)`. An option not given takes its architecture's default where the
+architecture has one (`registry.ARCHITECTURES`: the best settings measured for
+it), else the field's own. Either way, `Config(...)` checks every value as it is made: its
 type, its range (NaN and infinity are never valid), the names of registered
 choices and the rules between options, raising a one-line `UserError` that names
 the flag. `GAN` checks its keyword options with the same rules
@@ -21,9 +23,21 @@ from gan_tf import registry
 from gan_tf.errors import UserError
 
 
+class _Unset:
+    """The value of an option the user did not give, until `Config` replaces it
+    with the architecture's default or the option's own."""
+
+    def __repr__(self):
+        return 'unset'
+
+
+UNSET = _Unset()
+
+
 def option(default, help, choices=None, minimum=None, below=None, check=None,
            setting=False, gan_option=False):
-    """A Config field with what its flag and its checks need.
+    """A Config field with what its flag and its checks need; `default` is its
+    value unless the user or the architecture gives another.
 
     `choices`: the valid values, or a function returning them (registries can
     grow after import: `models.register`). `minimum`: the least valid value
@@ -34,9 +48,9 @@ def option(default, help, choices=None, minimum=None, below=None, check=None,
     when a run is resumed (unless --allow_config_change). `gan_option`: a `GAN`
     keyword of the same name (a loss option or a stabiliser).
     """
-    return dataclasses.field(default=default, metadata=dict(
-        help=help, choices=choices, minimum=minimum, below=below, check=check,
-        setting=setting, gan_option=gan_option))
+    return dataclasses.field(default=UNSET, metadata=dict(
+        default=default, help=help, choices=choices, minimum=minimum, below=below,
+        check=check, setting=setting, gan_option=gan_option))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,11 +107,11 @@ class Config:
                               'and fake images before D, comma-separated from '
                               f'{", ".join(registry.AUGMENTATIONS)} (empty: off).',
                               check=registry.augmentations, gan_option=True)
-    ema_decay: Optional[float] = option(None, 'Keep an exponential moving average '
-                                        'of the generator weights with this decay '
-                                        '(e.g. 0.999) for samples and export '
-                                        '(none: off).', minimum=0, below=1,
-                                        gan_option=True)
+    ema_decay: Optional[float] = option(0.999, 'Sample and export an exponential '
+                                        "moving average of the generator's weights "
+                                        'with this decay, ramped up over the first '
+                                        'steps (none: the last weights).', minimum=0,
+                                        below=1, gan_option=True)
 
     # Data.
     dataset: str = option('mnist', 'Any tensorflow-datasets image dataset '
@@ -112,11 +126,13 @@ class Config:
                             setting=True)
 
     # How long and how fast.
-    epochs: int = option(20, 'Passes over the training split.', minimum=1,
-                         setting=True)
-    max_steps: Optional[int] = option(None, 'Stop after this many steps '
-                                      '(generator updates) in all.', minimum=1,
+    max_steps: Optional[int] = option(10_000, 'Steps (generator updates) in all: '
+                                      "the run's length, the same whatever the size "
+                                      'of the data (none: --epochs).', minimum=1,
                                       setting=True)
+    epochs: Optional[int] = option(None, 'Passes over the training split, instead of '
+                                   '--max_steps (both: whichever ends first).',
+                                   minimum=1, setting=True)
     max_seconds: Optional[float] = option(None, 'Stop cleanly, with checkpoint, '
                                           'samples and export, after this much '
                                           'training time in this process.',
@@ -162,7 +178,12 @@ class Config:
                              'run has loaded its data and built its models.',
                              setting=True)
     export: bool = option(True, 'Write the generator as a SavedModel to '
-                          '<run>/export at the end.', setting=True)
+                          '<run>/export.', setting=True)
+    export_best: bool = option(True, "Export the generator of the run's best scoring "
+                               '(lowest FID in evaluation.csv) each time one beats '
+                               'the ones before, not the last weights; the last '
+                               'where no scoring runs (--eval_every=0, no labels).',
+                               setting=True)
     log_every: int = option(50, 'Steps between rows of metrics.csv and '
                             'TensorBoard scalars.', minimum=1, setting=True)
     sample_every: int = option(500, 'Steps between sample grids.', minimum=1,
@@ -187,10 +208,17 @@ class Config:
                                     'monitor sees mode collapse.', setting=True)
 
     def __post_init__(self):
-        for field in dataclasses.fields(self):
+        given = {name for name in FIELDS if getattr(self, name) is not UNSET}
+        arch = self.arch if 'arch' in given else FIELDS['arch'].metadata['default']
+        check_field(FIELDS['arch'], arch)
+        for name, field in FIELDS.items():
+            value = getattr(self, name) if name in given else default(name, arch)
+            if name == 'max_steps' and 'epochs' in given and name not in given:
+                value = None  # --epochs alone sets the length
             # Normalised: ints in float fields become floats, lists tuples.
-            object.__setattr__(self, field.name,
-                               check_field(field, getattr(self, field.name)))
+            object.__setattr__(self, name, check_field(field, value))
+        if self.max_steps is None and self.epochs is None:
+            raise UserError('--max_steps=none needs --epochs: give the length of the run')
         if registry.loss(self.loss).conditional and not self.conditional:
             raise UserError(f'--loss={self.loss} needs class labels: add --conditional')
         if self.resume and self.overwrite:
@@ -227,8 +255,7 @@ class Config:
     def from_record(cls, options):
         """The Config of `options`, a run's config.json "config" dict: lists back
         to tuples; options this version does not know are ignored."""
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in options.items() if k in known})
+        return cls(**{k: v for k, v in options.items() if k in FIELDS})
 
     def differences(self, recorded):
         """`--name=value (run: value)` for each training option (not a setting)
@@ -239,7 +266,8 @@ class Config:
                 continue
             # Through JSON, as config.json stores them: tuples become lists.
             value = json.loads(json.dumps(getattr(self, field.name)))
-            before = recorded.get(field.name, json.loads(json.dumps(field.default)))
+            before = recorded.get(field.name, json.loads(json.dumps(
+                default(field.name, recorded.get('arch', self.arch)))))
             if value != before:
                 found.append(f'--{field.name}={flag_text(value)} (run: '
                              f'{flag_text(before)})')
@@ -247,6 +275,15 @@ class Config:
 
 
 FIELDS = {field.name: field for field in dataclasses.fields(Config)}
+
+
+def default(name, arch):
+    """Option `name`'s value when not given: architecture `arch`'s default where
+    it has one, else the option's own."""
+    entry = registry.ARCHITECTURES.get(arch)
+    if entry and name in entry.defaults:
+        return entry.defaults[name]
+    return FIELDS[name].metadata['default']
 # The loss options and stabilisers, in the order GAN takes them.
 GAN_OPTIONS = tuple(name for name, field in FIELDS.items()
                     if field.metadata['gan_option'])

@@ -26,33 +26,42 @@ def load(target):
 @dataclasses.dataclass(frozen=True)
 class Architecture:
     """A generator and a discriminator class (or their paths), constructed as
-    `Class(image_shape, widths=None)`; see `gan_tf.models`."""
+    `Class(image_shape, widths=None)` (see `gan_tf.models`), and the training
+    options that suit this architecture best where they differ from `Config`'s
+    defaults (any option the user gives wins)."""
     generator: Union[str, type]
     discriminator: Union[str, type]
+    defaults: dict = dataclasses.field(default_factory=dict)
 
     def classes(self):
         return load(self.generator), load(self.discriminator)
 
 
-def _built_in(module, generator, discriminator):
+def _built_in(module, generator, discriminator, **defaults):
     return Architecture(f'gan_tf.models.{module}:{generator}',
-                        f'gan_tf.models.{module}:{discriminator}')
+                        f'gan_tf.models.{module}:{discriminator}', defaults)
 
 
+# The defaults: the best settings measured for each architecture, and a run
+# length of about ten minutes on a 2-core CPU (README, "Quality in ten minutes").
 ARCHITECTURES = {
-    'mlp': _built_in('mlp', 'MLPGenerator', 'MLPDiscriminator'),
-    'maxout': _built_in('maxout', 'MaxoutGenerator', 'MaxoutDiscriminator'),
-    'dcgan': _built_in('dcgan', 'DCGANGenerator', 'DCGANDiscriminator'),
-    'sagan': _built_in('sagan', 'SAGANGenerator', 'SAGANDiscriminator'),
+    'mlp': _built_in('mlp', 'MLPGenerator', 'MLPDiscriminator', max_steps=10_000),
+    'maxout': _built_in('maxout', 'MaxoutGenerator', 'MaxoutDiscriminator',
+                        max_steps=10_000),
+    'dcgan': _built_in('dcgan', 'DCGANGenerator', 'DCGANDiscriminator', max_steps=8_000),
+    # Zhang et al. 2019's two time-scale update rule.
+    'sagan': _built_in('sagan', 'SAGANGenerator', 'SAGANDiscriminator', max_steps=3_000,
+                       lr_g=1e-4, lr_d=4e-4),
 }
 
 
-def register_architecture(name, generator, discriminator):
+def register_architecture(name, generator, discriminator, defaults=None):
     """Makes `name` an architecture (`--arch=name`, `models.build(name, ...)`):
-    two Keras model classes, or their 'module:Class' paths."""
+    two Keras model classes, or their 'module:Class' paths, and the options
+    that suit it where they differ from `Config`'s defaults."""
     if name in ARCHITECTURES:
         raise ValueError(f'architecture {name!r} is already registered')
-    ARCHITECTURES[name] = Architecture(generator, discriminator)
+    ARCHITECTURES[name] = Architecture(generator, discriminator, dict(defaults or {}))
 
 
 def architecture(name):

@@ -169,6 +169,7 @@ def _summary(run_dir, record, metrics):
         ('batch, D steps', f'{config.get("batch_size")}, {_d_steps(config)}'),
         ('learning rates G / D', f'{config.get("lr_g")} / {config.get("lr_d")}'),
         ('resumed from step', record.get('started_at_step') or None),
+        ('export', _export_fact(record.get('export'))),
         ('TensorFlow / Keras', ' / '.join(
             record.get('versions', {}).get(k, '?') for k in ('tensorflow', 'keras'))),
     ]
@@ -186,6 +187,15 @@ def _summary(run_dir, record, metrics):
     detail = f'<p class="sub">Data: {_escape(detail)}</p>' if detail else ''
     return _section('Summary', f'<div class="facts">{cells}</div>{last}{detail}',
                     'summary')
+
+
+def _export_fact(exported):
+    """Which generator export/ holds: the best scoring's, or the last weights."""
+    if not exported:
+        return None
+    if exported.get('fid') is None:
+        return f'step {exported["step"]:,} (the last)'
+    return f'step {exported["step"]:,} (best FID, {exported["fid"]:.2f})'
 
 
 def _verdict(findings):
@@ -294,11 +304,13 @@ def _number(text):
 
 
 def _config(record):
-    """Every option, those that differ from today's defaults highlighted."""
-    defaults = {name: field.default for name, field in config.FIELDS.items()}
+    """Every option, those that differ from today's defaults for the run's
+    architecture highlighted."""
+    options = record.get('config', {})
     cells = []
-    for key, value in record.get('config', {}).items():
-        changed = key in defaults and _flag_value(defaults[key]) != _flag_value(value)
+    for key, value in options.items():
+        changed = key in config.FIELDS and _flag_value(
+            config.default(key, options.get('arch'))) != _flag_value(value)
         cells.append(f'<div{" class=changed" if changed else ""}><span>{_escape(key)}</span>'
                      f'<code>{_escape(_flag_value(value))}</code></div>')
     versions = ', '.join(f'{k} {v}' for k, v in record.get('versions', {}).items())

@@ -88,30 +88,48 @@ def _train(config, strategy):
                            labels=config.conditional),
         strategy, config.discriminator_steps)
     real = data.to_unit_range(next(iter(images.images.batch(NUM_SAMPLES)))).numpy()
+    # config.json: the options, the data, and (--export_best) the step and FID of
+    # the generator in export/, which an earlier process may have written.
+    record = dict(data_source=images.source, data_detail=images.detail,
+                  num_examples=images.num_examples, num_classes=images.num_classes,
+                  image_shape=images.image_shape, started_at_step=start_step,
+                  export=runs.read_record(run_dir).get('export') if config.resume else None)
     if chief:
-        artifacts.write_file(os.path.join(run_dir, runs.RECORD), artifacts.record_text(
-            config, data_source=images.source, data_detail=images.detail,
-            num_examples=images.num_examples, num_classes=images.num_classes,
-            image_shape=images.image_shape, started_at_step=start_step))
+        _write_record(run_dir, config, record)
         artifacts.save_grid(real, os.path.join(run_dir, 'real.png'))
     steps_per_epoch = images.num_examples // images_per_step
-    total_steps = config.epochs * steps_per_epoch
-    if config.max_steps:
-        total_steps = min(total_steps, config.max_steps)
+    total_steps = min(config.max_steps or math.inf,
+                      config.epochs * steps_per_epoch if config.epochs else math.inf)
 
     stop = callbacks.StopAt(total_steps, config.max_seconds)
     guard = callbacks.NonFiniteGuard()
     saver = callbacks.CheckpointSaver(manager, config.checkpoint_every, guard)
     writer = (tf.summary.create_file_writer(os.path.join(run_dir, 'tensorboard'))
               if chief else tf.summary.create_noop_writer())
-    watchers, monitor, samples = [], None, None  # what writes to the run directory
+    watchers, monitor, samples, evaluation = [], None, None, []
+    failures = []  # the run's files that could not be written, each a line
+    export_dir = os.path.join(run_dir, 'export')
+
+    def export_best(step, result):  # each time a scoring beats the ones before
+        if guard.diverged_at is not None:  # nothing non-finite is ever exported
+            return
+        try:
+            exports.export_generator(gan, run_dir, export_dir)
+        except UserError as e:  # the earlier export stays; training goes on
+            failures.append(str(e))
+            print(f'error: {e}', file=sys.stderr, flush=True)
+            return
+        record['export'] = {'step': step, 'fid': round(float(result['fid']), 4)}
+        _write_record(run_dir, config, record)
+
     if chief:
         samples = callbacks.SampleGrid(os.path.join(run_dir, 'samples'), fixed_noise,
                                        config.sample_every, writer)
         evaluator = make_evaluator(config)
         evaluation = [callbacks.PeriodicEvaluation(
             evaluator, config.eval_every, config.eval_samples,
-            os.path.join(run_dir, 'evaluation.csv'), writer, seed=config.seed)
+            os.path.join(run_dir, 'evaluation.csv'), writer, seed=config.seed,
+            on_best=export_best if config.export and config.export_best else None)
         ] if evaluator else []
         monitor = callbacks.HealthMonitor(run_dir, writer,
                                           health_classifier(config, evaluator), real,
@@ -154,7 +172,6 @@ def _train(config, strategy):
               f'the chief writes the results to {run_dir}', flush=True)
         return run_dir
 
-    failures = []
     _attempt(failures, write_plots, run_dir, samples)
     if saver.failure:
         _attempt(failures, report.write_report, run_dir)
@@ -168,9 +185,12 @@ def _train(config, strategy):
             f'({", ".join(guard.diverged_metrics)} not finite); last good checkpoint: '
             f'{manager.latest_checkpoint or "none"}; no export written. Start afresh '
             'with lower --lr_d and --lr_g (and --overwrite, or another --run_name)')
-    export_dir = os.path.join(run_dir, 'export')
-    if config.export:  # the run's own export follows the run, --resume included
-        _attempt(failures, exports.export_generator, gan, run_dir, export_dir)
+    scored = bool(evaluation and evaluation[0].best)
+    if config.export and not (config.export_best and scored):
+        # The last weights: no scoring chose another (--resume included).
+        if _attempt(failures, exports.export_generator, gan, run_dir, export_dir):
+            record['export'] = {'step': int(gan.step), 'fid': None}
+            _attempt(failures, _write_record, run_dir, config, record)
     _attempt(failures, report.write_report, run_dir)
     stopped = {'max_seconds': ' (stopped by --max_seconds)'}.get(stop.stopped_by, '')
     if monitor.stop_reason:
@@ -179,7 +199,8 @@ def _train(config, strategy):
         stopped = f' (stopped by {stop.stopped_by})'
     print(f'{config.run_dir_name}: step {int(gan.step)} of {total_steps}{stopped}; '
           f'results in {run_dir}', flush=True)
-    print(final_lines(run_dir, export_dir if config.export else None), flush=True)
+    print(final_lines(run_dir, record.get('export') if config.export else None),
+          flush=True)
     for failure in failures[:-1]:
         print(f'error: {failure}', file=sys.stderr, flush=True)
     if failures:
@@ -196,16 +217,25 @@ def _train(config, strategy):
 
 def _attempt(failures, write, *args):
     """`write(*args)`, a UserError (a write that failed) added to `failures`: each
-    of the run's files is written even when another could not be."""
+    of the run's files is written even when another could not be. Returns
+    whether it was written."""
     try:
         write(*args)
     except UserError as e:
         failures.append(str(e))
+        return False
+    return True
 
 
-def final_lines(run_dir, export_dir):
+def _write_record(run_dir, config, record):
+    artifacts.write_file(os.path.join(run_dir, runs.RECORD),
+                         artifacts.record_text(config, **record))
+
+
+def final_lines(run_dir, exported):
     """What a newcomer needs at the end of a run: the report, the quality in
-    words, and how to sample from the export."""
+    words, and how to sample from the export (`exported`: the step and FID the
+    export holds, or None)."""
     lines = [f'  report:  {os.path.join(run_dir, "report.html")}']
     path = os.path.join(run_dir, 'evaluation.csv')
     if os.path.exists(path):
@@ -218,7 +248,11 @@ def final_lines(run_dir, export_dir):
                          f'split; {last["classes_covered"]} of {classes} classes; '
                          f'coverage {float(last["coverage"]):.2f} (step '
                          f'{int(last["step"]):,})')
-    if export_dir and os.path.isdir(export_dir):
+    export_dir = os.path.join(run_dir, 'export')
+    if exported and os.path.isdir(export_dir):
+        held = (f'the best scoring, step {exported["step"]:,} (FID {exported["fid"]:.2f})'
+                if exported['fid'] is not None else f'step {exported["step"]:,}')
+        lines.append(f'  export:  {export_dir}: the generator of {held}')
         lines.append(f'  samples: python -m gan_tf.sample --export_dir={export_dir} '
                      '--num=64 --out=samples.png')
     return '\n'.join(lines)

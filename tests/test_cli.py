@@ -101,3 +101,29 @@ def test_divergence_stops_cleanly_and_saves_nothing_non_finite(mnist_data_dir, t
     error = error_of([*common, '--resume', '--max_steps=8', '--allow_config_change'])
     assert error and 'training diverged' in error, error
     assert sorted((run_dir / 'checkpoints').glob('ckpt-*.index')) == checkpoints
+
+
+def test_the_export_holds_the_generator_of_the_best_scoring(short_run):
+    """Scored at steps 20 and 40 (evaluation.csv), the run's export holds the
+    generator of the lower FID: the same images as that step's checkpoint."""
+    from gan_tf import sources
+    run_dir, _ = short_run
+    with open(run_dir / 'evaluation.csv') as f:
+        rows = list(csv.DictReader(f))
+    best = min(rows, key=lambda row: float(row['fid']))
+    exported = json.loads((run_dir / 'config.json').read_text())['export']
+    assert exported == {'step': int(best['step']), 'fid': round(float(best['fid']), 4)}
+    checkpoint = sources.CheckpointedGenerator(
+        str(run_dir / 'checkpoints' / f'ckpt-{best["step"]}')).sample(20, seed=2)[0]
+    export = sources.ExportedGenerator(str(run_dir / 'export')).sample(20, seed=2)[0]
+    np.testing.assert_allclose(export, checkpoint, atol=1e-5)
+    assert (f'step {exported["step"]:,} (best FID, {exported["fid"]:.2f})' in
+            (run_dir / 'report.html').read_text())
+
+
+def test_without_export_best_the_export_holds_the_last_weights(short_run_copy):
+    run_dir, common = short_run_copy
+    assert error_of([*FLAGS, *common, '--resume', '--max_steps=60', '--eval_every=20',
+                     '--noexport_best']) is None
+    assert json.loads((run_dir / 'config.json').read_text())['export'] == {
+        'step': 60, 'fid': None}

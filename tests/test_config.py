@@ -49,10 +49,23 @@ def test_values_are_kept_in_their_fields_types():
     made = Config(lr_g=1, g_widths=[64, 32], ema_decay=0, max_seconds=60)
     assert made.lr_g == 1.0 and isinstance(made.lr_g, float)
     assert made.g_widths == (64, 32) and made.ema_decay == 0.0
-    assert isinstance(made.max_seconds, float) and made.max_steps is None
+    assert isinstance(made.max_seconds, float) and made.epochs is None
     assert dataclasses.replace(made, lr_g=2e-4).lr_g == 2e-4  # replace checks too
     with pytest.raises(UserError):
         dataclasses.replace(made, lr_g=float('nan'))
+
+
+def test_options_not_given_take_the_architectures_defaults_then_their_own():
+    from gan_tf import registry
+    sagan = Config(arch='sagan')
+    assert (sagan.lr_g, sagan.lr_d) == (1e-4, 4e-4)  # its two time-scale rule
+    assert sagan.max_steps == registry.ARCHITECTURES['sagan'].defaults['max_steps']
+    assert Config(arch='sagan', lr_g=2e-4).lr_g == 2e-4  # given: the user's
+    assert Config(arch='mlp').lr_g == 2e-4 and Config().ema_decay == 0.999
+    # The length: steps by default, epochs instead when only they are given.
+    assert Config(epochs=3).max_steps is None and Config(epochs=3, max_steps=7).max_steps == 7
+    with pytest.raises(UserError, match='--max_steps=none needs --epochs'):
+        Config(max_steps=None)
 
 
 def test_every_float_option_refuses_nan_and_every_bounded_one_its_bound():
