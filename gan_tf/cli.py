@@ -186,7 +186,7 @@ def define_config_flags(flag_values=flags.FLAGS):
         kind, optional = config.value_type(field)
         help_text = field.metadata['help']
         choices = config.choices(field)
-        if choices:
+        if choices and kind is not tuple:
             help_text += f' One of: {", ".join(map(str, choices))}.'
         if kind is tuple:
             flags.DEFINE_list(name, list(field.default), help_text, flag_values=flag_values)
@@ -203,15 +203,19 @@ def define_config_flags(flag_values=flags.FLAGS):
 
 def config_from_flags(values):
     """The `Config` of parsed flags (`values`: absl FlagValues, or any object with
-    an attribute per flag); UserError naming the first bad one."""
+    an attribute per flag); UserError naming the first bad one, or the extra to
+    install for an --export_formats entry (so that it is known before training)."""
     options = {}
     for name, field in config.FIELDS.items():
         value = getattr(values, name)
-        if config.value_type(field)[0] is tuple:
+        if config.value_type(field)[0] is tuple and config.item_type(field) is int:
             try:
                 value = tuple(int(v) for v in value)
             except ValueError:
                 raise UserError(f'--{name}={",".join(value)}: expected comma-separated '
                                 'integers, e.g. 256,512,1024') from None
         options[name] = value
-    return Config(**options)
+    made = Config(**options)
+    if made.export:
+        config.check_export_extras(made.export_formats)
+    return made

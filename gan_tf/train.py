@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf import artifacts, callbacks, data, distribute, exports, judge, report, runs
+from gan_tf.config import check_export_extras
 from gan_tf.errors import Interrupted, UserError
 
 NUM_SAMPLES = 64  # images in each sample grid
@@ -26,6 +27,8 @@ NUM_SAMPLES = 64  # images in each sample grid
 
 def train_and_evaluate(config):
     """Trains as `config` says, under its `--strategy`; returns the run directory."""
+    if config.export:  # known now rather than after training
+        check_export_extras(config.export_formats)
     strategy = distribute.make_strategy(config.strategy)  # before any other TF op
     try:
         return _train(config, strategy)
@@ -170,7 +173,8 @@ def _train(config, strategy):
             'with lower --lr_d and --lr_g (and --overwrite, or another --run_name)')
     export_dir = os.path.join(run_dir, 'export')
     if config.export:  # the run's own export follows the run, --resume included
-        _attempt(failures, exports.export_generator, gan, run_dir, export_dir)
+        _attempt(failures, exports.export_generator, gan, run_dir, export_dir,
+                 config.export_formats)
     _attempt(failures, report.write_report, run_dir)
     stopped = {'max_seconds': ' (stopped by --max_seconds)'}.get(stop.stopped_by, '')
     if monitor.stop_reason:
@@ -183,8 +187,8 @@ def _train(config, strategy):
     for failure in failures[:-1]:
         print(f'error: {failure}', file=sys.stderr, flush=True)
     if failures:
-        raise UserError(f'{failures[-1]} (the checkpoints are complete: free some '
-                        'space, then rewrite what is missing with python -m '
+        raise UserError(f'{failures[-1]} (the checkpoints are complete: once that '
+                        'is fixed, rewrite what is missing with python -m '
                         f'gan_tf.export --run_dir={run_dir} --overwrite and python -m '
                         f'gan_tf.report {run_dir})')
     if stop.stopped_by in ('SIGINT', 'SIGTERM'):
