@@ -168,8 +168,8 @@ def disk_megabytes(path):
     of it but the converted formats' folders."""
     if os.path.isfile(path):
         return os.path.getsize(path) / 1e6
-    converted = {export_format.path.split('/')[0]
-                 for export_format in registry.EXPORT_FORMATS.values() if export_format.path}
+    converted = {entry.path.split('/')[0]
+                 for entry in registry.EXPORT_FORMATS.values() if entry.path}
     total = 0
     for folder, subfolders, names in os.walk(path):
         if folder == path:

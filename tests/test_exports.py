@@ -20,9 +20,9 @@ from gan_tf.exports.servable import Servable
 
 ALL = tuple(registry.EXPORT_FORMATS)  # 'saved_model' first
 CONVERTED = ALL[1:]
-# float16 weights against the SavedModel, in dB of PSNR on uint8 images; below
-# what every architecture gives (README.md, "Deploy"), SAGAN's attention the
-# lowest.
+# float16 weights against the SavedModel, in dB of PSNR on uint8 images: below
+# what every architecture gives (README.md, "Deploy"), SAGAN the lowest, its
+# attention amplifying rounding.
 FLOAT16_PSNR_FLOOR = 50.0
 
 # name: (architecture, image shape, classes, generator widths); small widths keep
@@ -60,16 +60,21 @@ def perturb(model, seed=0):
         elif 'gamma' in path:
             value = rng.uniform(0.5, 1.5, shape)
         else:  # a kernel: of unit gain, so activations neither vanish nor explode
-            fan_in = np.prod(shape[:-1]) if len(shape) != 4 else np.prod(shape[:2]) * shape[3] / 4
+            fan_in = np.prod(shape[:-1])
+            if len(shape) == 4:  # as a stride-2 Conv2DTranspose's [k, k, out, in]
+                fan_in = np.prod(shape[:2]) * shape[3] / 4
             value = rng.normal(0, 1 / np.sqrt(max(fan_in, 1)), shape)
         variable.assign(value.astype(variable.dtype))
 
 
 def tiny_servable(arch, image_shape, num_classes, widths):
+    """The `Servable` of an untrained generator, built and perturbed."""
     keras.utils.set_random_seed(1)
     generator, _ = models.build(arch, image_shape, widths, num_classes=num_classes)
-    z = tf.zeros([1, 100])
-    generator(z, tf.zeros([1], tf.int32)) if num_classes else generator(z)
+    if num_classes:
+        generator(tf.zeros([1, 100]), tf.zeros([1], tf.int32))
+    else:
+        generator(tf.zeros([1, 100]))
     perturb(generator)
     return Servable(generator, 100, image_shape, num_classes=num_classes)
 
@@ -344,8 +349,8 @@ def test_rest_bad_requests_get_400_and_an_error(served, body, error):
 
 def test_rest_unknown_model_or_version_is_404(served):
     url = served('mlp')[2]
-    for wrong in (url.replace('/gan:', '/other:'), url.replace('/gan:', '/gan/versions/2:')):
-        status, answer = post(wrong, {'inputs': [[0.0] * 100]})
+    for wrong in ('/other:', '/gan/versions/2:'):
+        status, answer = post(url.replace('/gan:', wrong), {'inputs': [[0.0] * 100]})
         assert status == 404 and 'error' in answer
     status, _ = post(url.replace('/gan:', '/gan/versions/1:'), {'inputs': [[0.0] * 100]})
     assert status == 200

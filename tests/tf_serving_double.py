@@ -66,7 +66,7 @@ def parse(request, specs):
                                 'objects as multiple input tensors required')
     rows = [row if isinstance(row, dict) else {names[0]: row} for row in rows]
     if any(set(row) != set(names) for row in rows):
-        raise RequestError(400, f'each instance\'s keys must be equal to: {",".join(names)}')
+        raise RequestError(400, f'keys must be equal to: {",".join(names)}')
     return 'rows', {name: _tensor([row[name] for row in rows], specs[name])
                     for name in names}
 
