@@ -6,8 +6,12 @@ float32 2048x2048 matmul FLOP/s measured in the same run, as a yardstick.
 Timings alternate between the two and keep each one's best repeat, so a busy
 machine slows both alike. It accepts every training flag (arch, loss, widths...).
 `--replicas=N` also times the step under MirroredStrategy over N replicas, with
-`--batch_size` the global batch, and prints the speed-up over one device. Also
-`gan-tf bench`.
+`--batch_size` the global batch, and prints the speed-up over one device.
+`--deploy` times the exported generator instead, in each runtime:
+
+    python -m gan_tf.bench --deploy --arch=dcgan --export_formats=litert,litert_fp16,onnx
+
+Also `gan-tf bench`.
 """
 from absl import flags
 
@@ -28,6 +32,10 @@ def define_flags(flag_values):
     define('bool', 'pipeline', False, 'Also time the input pipeline (gan_tf.data.'
            'train_batches) on --dataset, which must be prepared or in --manual_dir; '
            '--image_shape is then its shape.')
+    define('bool', 'deploy', False, 'Instead of the training step, time one batch of '
+           '--batch_size z through the (untrained) generator exported in each of '
+           '--export_formats, each in its own runtime (TensorFlow, LiteRT, '
+           'onnxruntime), and print their sizes on disk.')
     define('integer', 'replicas', 1, 'Also time the step under MirroredStrategy over '
            'this many replicas: GPUs where that many are visible, else logical CPU '
            'devices split from the CPU.', lower_bound=1)

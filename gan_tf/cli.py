@@ -188,7 +188,7 @@ def define_config_flags(flag_values=flags.FLAGS):
         default = field.metadata['default']
         help_text = field.metadata['help']
         choices = config.choices(field)
-        if choices:
+        if choices and kind is not tuple:
             help_text += f' One of: {", ".join(map(str, choices))}.'
         special = {arch: entry.defaults[name] for arch, entry in
                    sorted(registry.ARCHITECTURES.items()) if name in entry.defaults}
@@ -211,17 +211,21 @@ def define_config_flags(flag_values=flags.FLAGS):
 def config_from_flags(values):
     """The `Config` of the flags given (`values`, from `parse`: an attribute per
     flag, and `given`, the names of those on the command line or in a flagfile);
-    the others take the architecture's defaults. UserError naming a bad one."""
+    the others take the architecture's defaults. UserError naming a bad one, or
+    the extra to install for an --export_formats entry (known before training)."""
     options = {}
     for name, field in config.FIELDS.items():
         if name not in values.given:
             continue
         value = getattr(values, name)
-        if config.value_type(field)[0] is tuple:
+        if config.value_type(field)[0] is tuple and config.item_type(field) is int:
             try:
                 value = tuple(int(v) for v in value)
             except ValueError:
                 raise UserError(f'--{name}={",".join(value)}: expected comma-separated '
                                 'integers, e.g. 256,512,1024') from None
         options[name] = value
-    return Config(**options)
+    made = Config(**options)
+    if made.export:
+        config.check_export_extras(made.export_formats)
+    return made

@@ -17,7 +17,7 @@ import math
 import numbers
 import os
 import typing
-from typing import Optional
+from typing import Optional, Tuple
 
 from gan_tf import registry
 from gan_tf.errors import UserError
@@ -178,12 +178,20 @@ class Config:
                              'run has loaded its data and built its models.',
                              setting=True)
     export: bool = option(True, 'Write the generator as a SavedModel to '
-                          '<run>/export.', setting=True)
+                          '<run>/export (and in --export_formats).', setting=True)
     export_best: bool = option(True, "Export the generator of the run's best scoring "
                                '(lowest FID in evaluation.csv) each time one beats '
                                'the ones before, not the last weights; the last '
                                'where no scoring runs (--eval_every=0, no labels).',
                                setting=True)
+    export_formats: Tuple[str, ...] = option(
+        ('saved_model',), 'Forms of the generator to export, comma-separated: '
+        'saved_model (TF Serving, any TensorFlow process; always written, first), '
+        'litert (.tflite, float32: phones, LiteRT), litert_fp16 (.tflite with '
+        'float16 weights, half the size), onnx (.onnx: onnxruntime, browsers). '
+        'The others are converted from the generator into <export>/litert/ and '
+        "<export>/onnx/, and need pip install 'gan_tf[litert]' or 'gan_tf[onnx]'.",
+        choices=lambda: tuple(registry.EXPORT_FORMATS), setting=True)
     log_every: int = option(50, 'Steps between rows of metrics.csv and '
                             'TensorBoard scalars.', minimum=1, setting=True)
     sample_every: int = option(500, 'Steps between sample grids.', minimum=1,
@@ -236,6 +244,8 @@ class Config:
                                     'step under --strategy=multi_worker: use '
                                     '--max_steps instead')
         check_gan_options(self.loss, **self.gan_options)
+        object.__setattr__(self, 'export_formats',
+                           registry.export_formats(self.export_formats))
 
     @property
     def gan_options(self):
@@ -296,9 +306,17 @@ def choices(field):
 
 
 def value_type(field):
-    """(type, optional): int for `int`, (int, True) for `Optional[int]`."""
+    """(type, optional): int for `int`, (int, True) for `Optional[int]`, tuple
+    for `tuple` (of integers) and `Tuple[str, ...]` (of names)."""
+    if typing.get_origin(field.type) is tuple:
+        return tuple, False
     args = [t for t in typing.get_args(field.type) if t is not type(None)]
     return (args[0], True) if args else (field.type, False)
+
+
+def item_type(field):
+    """What a tuple field holds: str for `Tuple[str, ...]`, else int."""
+    return str if typing.get_args(field.type)[:1] == (str,) else int
 
 
 _TYPE_NAMES = {int: 'an integer', float: 'a number', bool: 'true or false',
@@ -325,14 +343,23 @@ def check_field(field, value):
         value = float(value)
         if not math.isfinite(value):
             fail('must be a finite number')
+    elif kind is tuple and item_type(field) is str and isinstance(
+            value, (tuple, list)) and all(isinstance(v, str) for v in value):
+        value = tuple(v.strip() for v in value if v.strip())
     elif kind is tuple and isinstance(value, (tuple, list)) and all(map(integer, value)):
         value = tuple(int(v) for v in value)
     elif not (kind in (bool, str) and isinstance(value, kind)):
-        raise UserError(f'--{name}={value!r}: expected {_TYPE_NAMES[kind]}, got '
+        expected = ('comma-separated names' if kind is tuple and item_type(field) is str
+                    else _TYPE_NAMES[kind])
+        raise UserError(f'--{name}={value!r}: expected {expected}, got '
                         f'{type(value).__name__}')
     valid = choices(field)
-    if valid is not None and value not in valid:
-        fail(f'choose one of {", ".join(map(str, valid))}')
+    if valid is not None:
+        unknown = [v for v in (value if kind is tuple else [value]) if v not in valid]
+        if unknown and kind is tuple:
+            fail(f'{unknown[0]!r} is unknown; choose from {", ".join(map(str, valid))}')
+        if unknown:
+            fail(f'choose one of {", ".join(map(str, valid))}')
     minimum, below = field.metadata['minimum'], field.metadata['below']
     for v in value if kind is tuple else [value]:
         if minimum is not None and v < minimum:
@@ -364,6 +391,17 @@ def check_gan_options(loss=None, d_steps=None, **options):
                 raise UserError(f'--{name}={flag_text(value)}: no effect with loss '
                                 f'{loss!r}; it applies to: {", ".join(users)}')
     return checked
+
+
+def check_export_extras(formats):
+    """UserError, one line naming the pip extra to install, when a package one of
+    export `formats` needs cannot be imported (checked without importing it, so
+    before TensorFlow starts and before training does)."""
+    for name in formats:
+        extra = registry.export_format(name).missing_extra()
+        if extra:
+            raise UserError(f"--export_formats={name} needs the {extra} extra: pip "
+                            f"install 'gan_tf[{extra}]'")
 
 
 def flag_text(value):

@@ -3,11 +3,12 @@
 The command line checks its flags against these tables before TensorFlow starts
 (which takes seconds), so this module imports nothing heavy: an entry names its
 implementation as 'module:attribute', imported the first time it is used
-(`load`). Adding an architecture, a loss or a DiffAugment transformation means
-writing it where its entry points, and adding the entry here.
+(`load`). Adding an architecture, a loss, a DiffAugment transformation or an export
+format means writing it where its entry points, and adding the entry here.
 """
 import dataclasses
 import importlib
+import importlib.util
 from typing import Callable, Optional, Union
 
 
@@ -190,6 +191,63 @@ def augmentations(policy):
 NOISE_KINDS = ('normal', 'uniform')
 # tf.distribute strategies (`gan_tf.distribute.make_strategy`).
 STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker')
+
+
+# ------------------------------------------------------------------ export formats
+
+@dataclasses.dataclass(frozen=True)
+class ExportFormat:
+    """A form the generator is written in, inside a run's export folder.
+
+    `write(servable, path)` writes it at `path` (see `gan_tf.exports.servable`);
+    `load(path)` opens it in its own runtime as a function `(z, labels=None)` ->
+    float32 images in [-1, 1] (what the parity tests and the bench call).
+    `path`: where it lies in the export folder ('' for the folder itself).
+    `extra`: the `pip install 'gan_tf[extra]'` that brings `modules`, the
+    packages it needs beyond gan_tf's own.
+    """
+    write: str
+    load: str
+    path: str
+    extra: str = ''
+    modules: tuple = ()
+
+    def missing_extra(self):
+        """The extra to install when one of `modules` cannot be imported, else ''."""
+        if all(importlib.util.find_spec(module) for module in self.modules):
+            return ''
+        return self.extra
+
+
+LITERT_MODULES = ('ai_edge_litert',)
+ONNX_MODULES = ('tf2onnx', 'onnx', 'onnxruntime')
+
+# 'saved_model' is always written, first; the others are converted from the
+# generator's z -> images function.
+EXPORT_FORMATS = {
+    'saved_model': ExportFormat('gan_tf.exports.saved_model:write',
+                                'gan_tf.exports.saved_model:load', ''),
+    'litert': ExportFormat('gan_tf.exports.litert:write', 'gan_tf.exports.litert:load',
+                           'litert/generator.tflite', 'litert', LITERT_MODULES),
+    'litert_fp16': ExportFormat('gan_tf.exports.litert:write_float16',
+                                'gan_tf.exports.litert:load',
+                                'litert/generator_fp16.tflite', 'litert', LITERT_MODULES),
+    'onnx': ExportFormat('gan_tf.exports.onnx:write', 'gan_tf.exports.onnx:load',
+                         'onnx/generator.onnx', 'onnx', ONNX_MODULES),
+}
+
+
+def export_format(name):
+    """The `ExportFormat` called `name`; ValueError listing the choices if none."""
+    return _lookup(EXPORT_FORMATS, name, 'export format')
+
+
+def export_formats(names):
+    """`names` as an export writes them: 'saved_model' first, each name once;
+    ValueError naming the choices for an unknown one."""
+    for name in names:
+        export_format(name)
+    return tuple(dict.fromkeys(('saved_model', *names)))
 
 
 def _lookup(table, name, what):

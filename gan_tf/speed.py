@@ -1,13 +1,18 @@
-"""Measuring the training step's speed: `python -m gan_tf.bench` (see
-`gan_tf.bench` for what it prints)."""
+"""Measuring the training step's speed, and the exported generator's in each
+runtime (`deploy_benchmark`): `python -m gan_tf.bench` (see `gan_tf.bench` for
+what it prints)."""
 import collections
 import glob
+import os
+import platform
+import shutil
+import statistics
 import tempfile
 import time
 
 import tensorflow as tf
 
-from gan_tf import data as gan_data, runs
+from gan_tf import data as gan_data, exports, registry, runs
 
 
 def step_flops(function, *args):
@@ -127,10 +132,84 @@ def benchmark(config, image_shape, steps, repeats, profile=False, strategy=None)
     }
 
 
+def deploy_benchmark(config, image_shape, formats, repeats=20):
+    """{export format: (megabytes on disk, milliseconds per batch)}: `config`'s
+    generator (untrained) exported in each of `formats` and run in that format's
+    own runtime on one batch of `config.batch_size` z, every CPU to each.
+    Runtimes take turns, so that a busy machine slows all alike; the median of
+    `repeats` turns counts."""
+    num_classes = 10 if config.conditional else 0
+    gan = runs.build_gan(config, image_shape, num_classes)
+    servable = exports.servable_of(gan, config, image_shape)
+    folder = tempfile.mkdtemp(prefix='gan_tf_deploy_')
+    try:
+        export_dir = exports.write(servable, os.path.join(folder, 'export'), formats)
+        formats = registry.export_formats(formats)
+        paths = {name: os.path.join(export_dir, registry.export_format(name).path)
+                 for name in formats}
+        runners = {name: registry.load(registry.export_format(name).load)(path)
+                   for name, path in paths.items()}
+        z, labels = servable.example_inputs(config.batch_size)
+        times = {name: [] for name in formats}
+        for turn in range(repeats + 2):  # the first two warm up
+            for name, run in runners.items():
+                start = time.perf_counter()
+                run(z, labels)
+                if turn >= 2:
+                    times[name].append(time.perf_counter() - start)
+        return {name: (disk_megabytes(paths[name]),
+                       statistics.median(times[name]) * 1e3) for name in formats}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def disk_megabytes(path):
+    """Megabytes of the file `path`, or of the SavedModel in folder `path`: all
+    of it but the converted formats' folders."""
+    if os.path.isfile(path):
+        return os.path.getsize(path) / 1e6
+    converted = {entry.path.split('/')[0]
+                 for entry in registry.EXPORT_FORMATS.values() if entry.path}
+    total = 0
+    for folder, subfolders, names in os.walk(path):
+        if folder == path:
+            subfolders[:] = [name for name in subfolders if name not in converted]
+        total += sum(os.path.getsize(os.path.join(folder, name)) for name in names)
+    return total / 1e6
+
+
+def cpu_name(cpuinfo='/proc/cpuinfo'):
+    """This CPU's model name, from Linux's `cpuinfo` where it can be read."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.partition(':')[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown CPU'
+
+
+def print_deploy(config, image_shape, formats):
+    """`python -m gan_tf.bench --deploy`: sizes and speed of each export format."""
+    results = deploy_benchmark(config, image_shape, formats)
+    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else float('nan')
+    print(f'arch={config.arch} image_shape={image_shape} conditional='
+          f'{config.conditional} batch={config.batch_size}, untrained weights')
+    print(f'CPU: {cpu_name()}, {os.cpu_count()} logical CPUs, load average {load:.1f}')
+    print(f'{"format":12s} {"on disk":>9s} {"ms/batch":>9s} {"images/s":>9s}')
+    for name, (megabytes, ms) in results.items():
+        print(f'{name:12s} {megabytes:6.1f} MB {ms:9.1f} '
+              f'{config.batch_size / ms * 1e3:9.0f}')
+
+
 def bench(options):
     """`python -m gan_tf.bench` (options: (Config, the bench flags))."""
     config, FLAGS = options
     image_shape = tuple(int(d) for d in FLAGS.image_shape)
+    if FLAGS.deploy:
+        print_deploy(config, image_shape, config.export_formats)
+        return
     devices = replica_devices(FLAGS.replicas) if FLAGS.replicas > 1 else None
     data = None
     if FLAGS.pipeline:

@@ -19,6 +19,7 @@ import keras
 import tensorflow as tf
 
 from gan_tf import artifacts, callbacks, data, distribute, exports, judge, report, runs
+from gan_tf.config import check_export_extras
 from gan_tf.errors import Interrupted, UserError
 
 NUM_SAMPLES = 64  # images in each sample grid
@@ -26,6 +27,8 @@ NUM_SAMPLES = 64  # images in each sample grid
 
 def train_and_evaluate(config):
     """Trains as `config` says, under its `--strategy`; returns the run directory."""
+    if config.export:  # known now rather than after training
+        check_export_extras(config.export_formats)
     strategy = distribute.make_strategy(config.strategy)  # before any other TF op
     try:
         return _train(config, strategy)
@@ -114,7 +117,7 @@ def _train(config, strategy):
         if guard.diverged_at is not None:  # nothing non-finite is ever exported
             return
         try:
-            exports.export_generator(gan, run_dir, export_dir)
+            exports.export_generator(gan, run_dir, export_dir, config.export_formats)
         except UserError as e:  # the earlier export stays; training goes on
             failures.append(str(e))
             print(f'error: {e}', file=sys.stderr, flush=True)
@@ -188,7 +191,8 @@ def _train(config, strategy):
     scored = bool(evaluation and evaluation[0].best)
     if config.export and not (config.export_best and scored):
         # The last weights: no scoring chose another (--resume included).
-        if _attempt(failures, exports.export_generator, gan, run_dir, export_dir):
+        if _attempt(failures, exports.export_generator, gan, run_dir, export_dir,
+                    config.export_formats):
             record['export'] = {'step': int(gan.step), 'fid': None}
             _attempt(failures, _write_record, run_dir, config, record)
     _attempt(failures, report.write_report, run_dir)
@@ -204,8 +208,8 @@ def _train(config, strategy):
     for failure in failures[:-1]:
         print(f'error: {failure}', file=sys.stderr, flush=True)
     if failures:
-        raise UserError(f'{failures[-1]} (the checkpoints are complete: free some '
-                        'space, then rewrite what is missing with python -m '
+        raise UserError(f'{failures[-1]} (the checkpoints are complete: once that '
+                        'is fixed, rewrite what is missing with python -m '
                         f'gan_tf.export --run_dir={run_dir} --overwrite and python -m '
                         f'gan_tf.report {run_dir})')
     if stop.stopped_by in ('SIGINT', 'SIGTERM'):

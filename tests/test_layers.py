@@ -134,6 +134,10 @@ def test_registry_entries_name_real_implementations():
         assert all(map(callable, loss.functions())), name
     for name, path in registry.AUGMENTATIONS.items():
         assert callable(registry.load(path)), name
+    for name, export_format in registry.EXPORT_FORMATS.items():
+        if not export_format.missing_extra():  # optional: gan_tf[litert], gan_tf[onnx]
+            assert callable(registry.load(export_format.write)), name
+            assert callable(registry.load(export_format.load)), name
 
 
 def test_commands_check_their_flags_before_tensorflow_starts():

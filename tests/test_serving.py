@@ -50,6 +50,20 @@ def test_saved_model_cli_run_generates_images(export_dir, tmp_path):
     assert images.max() > images.min()
 
 
+def test_saved_model_cli_run_turns_a_z_file_into_images(export_dir, tmp_path):
+    z = np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32)
+    np.save(tmp_path / 'z.npy', z)
+    result = run(os.path.join(BIN, 'saved_model_cli'), 'run', '--dir', str(export_dir),
+                 '--tag_set', 'serve', '--signature_def', 'serving_default',
+                 '--inputs', f'z={tmp_path}/z.npy', '--outdir', str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    images = np.load(tmp_path / 'images.npy')
+    assert images.shape == (3, 28, 28, 1) and images.dtype == np.float32
+    serve = tf.saved_model.load(str(export_dir)).signatures['serving_default']
+    np.testing.assert_allclose(images, serve(z=tf.constant(z))['images'].numpy(),
+                               atol=1e-6)
+
+
 def test_generate_is_deterministic_for_a_seed(export_dir):
     generate = tf.saved_model.load(str(export_dir)).signatures['generate']
     call = lambda seed: generate(num=tf.constant(6), seed=tf.constant(seed, tf.int64))[

@@ -10,59 +10,84 @@ A class-conditional generator's export also takes int32 `labels`, in
 [0, num_classes): [batch] in `serving_default`, [num] in `generate`. The run's
 config.json (with `config.conditional` and `num_classes`) is stored under `assets/`.
 
-Re-export a run's latest checkpoint: `python -m gan_tf.export`.
+Written by `gan_tf.exports.write`, which also writes the converted formats;
+re-export a run's latest checkpoint with `python -m gan_tf.export`.
 """
 import os
-import shutil
-import tempfile
 
 import keras
 import tensorflow as tf
 
 from gan_tf import artifacts
-from gan_tf.errors import UserError
+from gan_tf.exports.servable import TO_UINT8, numpy_draw
 from gan_tf.latent import noise_from_seed
 
 
-def export_generator(generator, latent_dim, noise, export_dir, assets=None,
-                     overwrite=True, num_classes=0):
-    """Writes the SavedModel to `export_dir`; returns its absolute path.
+def write(servable, path):
+    """Writes the SavedModel of `servable.generator` (a `servable.Servable`) into
+    the new or empty folder `path`, with `servable.assets` under assets/ and a
+    README.md. `gan_tf.exports.write` stages the folder and swaps it in."""
+    generator = servable.generator
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    if servable.num_classes:
+        _add_conditional_endpoints(archive, generator, servable.latent_dim,
+                                   servable.noise, servable.num_classes)
+    else:
+        _add_endpoints(archive, generator, servable.latent_dim, servable.noise)
+    archive.write_out(path, verbose=False)
+    os.makedirs(os.path.join(path, 'assets'), exist_ok=True)
+    for name, text in servable.assets.items():
+        artifacts.write_file(os.path.join(path, 'assets', name), text)
+    artifacts.write_file(os.path.join(path, 'README.md'), readme(servable))
 
-    The export is written beside `export_dir` first and only then swapped in, so
-    an interrupted export never replaces a good one. An existing export is
-    replaced only if `overwrite`. `assets` maps file names to text stored under
-    `<export_dir>/assets/`. `num_classes`: the generator is class-conditional,
-    and both signatures take labels.
-    """
-    export_dir = os.path.abspath(export_dir)
-    if os.path.exists(export_dir) and not overwrite:
-        raise UserError(f'{export_dir} already exists: pass --overwrite to replace '
-                        'it, or choose another --export_dir')
-    parent = os.path.dirname(export_dir)
-    staging = None
-    try:
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
-        archive = keras.export.ExportArchive()
-        archive.track(generator)
-        if num_classes:
-            _add_conditional_endpoints(archive, generator, latent_dim, noise, num_classes)
-        else:
-            _add_endpoints(archive, generator, latent_dim, noise)
-        archive.write_out(staging, verbose=False)
-        os.makedirs(os.path.join(staging, 'assets'), exist_ok=True)
-        for name, text in (assets or {}).items():
-            with open(os.path.join(staging, 'assets', name), 'w') as f:
-                f.write(text)
-        artifacts.directory_mode(staging)  # readable as any folder, by a server too
-        artifacts.replace_directory(staging, export_dir)
-        staging = None
-    except (OSError, tf.errors.OpError) as e:  # a full disk, a read-only folder
-        raise artifacts.write_failure(export_dir, e) from None
-    finally:
-        if staging:
-            shutil.rmtree(staging, ignore_errors=True)
-    return export_dir
+
+def load(path):
+    """The SavedModel at `path` as a function (z, labels=None) -> float32 images,
+    through its `serving_default` signature."""
+    serve = tf.saved_model.load(path).signatures['serving_default']
+
+    def images(z, labels=None):
+        inputs = {'z': tf.constant(z, tf.float32)}
+        if labels is not None:
+            inputs['labels'] = tf.constant(labels, tf.int32)
+        return serve(**inputs)['images'].numpy()
+    return images
+
+
+def readme(servable):
+    """The export folder's README.md: the signatures and how to call them."""
+    s = servable
+    h, w, c = s.image_shape
+    labels = ', labels=tf.constant(labels, tf.int32)' if s.num_classes else ''
+    checked = (f', `labels` int32 `[batch]` in 0..{s.num_classes - 1} (checked)'
+               if s.num_classes else '')
+    distribution = 'uniform on [-1, 1]' if s.noise == 'uniform' else 'standard normal'
+    return '\n'.join([
+        '# The generator as a SavedModel', '',
+        'For TF Serving and any TensorFlow process (gan_tf not needed). Signatures:', '',
+        f'- `serving_default`: `z` float32 `[batch, {s.latent_dim}]` ({distribution}, '
+        f'as in training){checked} -> `images` float32 `[batch, {h}, {w}, {c}]` in '
+        '[-1, 1].',
+        f'- `generate`: `num` int32 and `seed` int64 scalars'
+        f'{", `labels` int32 `[num]`" if s.num_classes else ""} -> `images` uint8 '
+        f'`[num, {h}, {w}, {c}]`, z drawn inside: the same seed, the same images.', '',
+        'The folders litert/ and onnx/, where exported (`--export_formats`), hold the '
+        'same generator converted for other runtimes, each with its README.md. TF '
+        'Serving reads a copy of this folder named by a version number (`1/`).', '',
+        '```python', 'import numpy as np', 'import tensorflow as tf', '',
+        "export = tf.saved_model.load('.')  # this folder",
+        'rng = np.random.default_rng(7)',
+        f'z = {numpy_draw(s)}.astype(np.float32)',
+        *([f'labels = np.arange(16) % {s.num_classes}'] if s.num_classes else []),
+        f"images = export.signatures['serving_default'](z=tf.constant(z){labels})"
+        "['images'].numpy()",
+        f'pixels = {TO_UINT8}',
+        '# or uint8 images of z drawn inside, from a seed:',
+        "pixels = export.signatures['generate'](num=tf.constant(16), "
+        f'seed=tf.constant(7, tf.int64){labels})'
+        "['images'].numpy()",
+        '```', ''])
 
 
 def _add_endpoints(archive, generator, latent_dim, noise):
