@@ -23,7 +23,7 @@ def define_flags(flag_values):
     flags.DEFINE_bool('overwrite', False, 'Replace an existing export.',
                       flag_values=flag_values)
     field = config.FIELDS['export_formats']
-    flags.DEFINE_list('export_formats', list(field.default), field.metadata['help'],
+    flags.DEFINE_list('export_formats', list(field.metadata['default']), field.metadata['help'],
                       flag_values=flag_values)
     flags.mark_flag_as_required('run_dir', flag_values=flag_values)
 

@@ -120,7 +120,13 @@ class GAN(keras.Model):
 
     def _copy(self, generator):
         """A non-trainable copy of `generator`: same architecture, same weights."""
-        copy = keras.models.clone_model(generator)
+        try:
+            copy = keras.models.clone_model(generator)
+        except NotImplementedError:  # a subclassed model without get_config
+            raise ValueError(
+                f'{type(generator).__name__} cannot be copied for the moving average '
+                '(--ema_decay): give it a get_config() returning its constructor '
+                'arguments, or train with --ema_decay=none') from None
         copy(tf.zeros([1, self.latent_dim]))
         copy.set_weights(generator.get_weights())
         copy.trainable = False

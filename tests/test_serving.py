@@ -103,7 +103,7 @@ def test_export_tool_never_overwrites_without_asking(short_run, tmp_path):
     run_dir, _ = short_run
     target = tmp_path / 'export'
     status, out, err = run_command(export, f'--run_dir={run_dir}', f'--export_dir={target}')
-    assert status == 0 and out.strip() == f'exported {target}', err
+    assert status == 0 and out.strip() == f'exported {target} (saved_model)', err
     stamp = (target / 'saved_model.pb').stat().st_mtime_ns
     status, _, err = run_command(export, f'--run_dir={run_dir}', f'--export_dir={target}')
     assert status == 1 and 'already exists: pass --overwrite' in err
