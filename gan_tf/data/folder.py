@@ -162,13 +162,15 @@ def list_folder(root):
     reached twice (links) is used once ('duplicate')."""
     entries, seen = [], set()
 
-    def walk(folder, relative, ancestors):
+    def walk(folder, relative, ancestors, this=None):
         try:
             with os.scandir(folder) as children:
                 children = sorted(children, key=lambda c: os.fsencode(c.name))
         except OSError as e:
-            entries.append(Entry(relative, True, reason=_os_reason(e)))
-            entries[-1].detail = e.strerror or ''
+            if this is None:  # the root itself
+                raise UserError(f'--dataset={folder}: cannot list it ({e.strerror})'
+                                ) from None
+            this.reason, this.detail = _os_reason(e), e.strerror or ''
             return
         for child in children:
             path = os.path.join(relative, child.name) if relative else child.name
@@ -188,7 +190,7 @@ def list_folder(root):
                     entries.append(Entry(path, True, status, 'link_loop'))
                 else:
                     entries.append(Entry(path, True, status))
-                    walk(child.path, path, ancestors | {identity})
+                    walk(child.path, path, ancestors | {identity}, entries[-1])
             elif not stat.S_ISREG(status.st_mode):  # opening a FIFO would block
                 entries.append(Entry(path, False, status, 'not_regular'))
             else:
@@ -230,7 +232,7 @@ def inspect(root, entry):
                     entry.reason = 'not_image'
                 return
             f.seek(0)
-            with warnings.catch_warnings():
+            with warnings.catch_warnings():  # (in the main thread only)
                 warnings.simplefilter('ignore')  # PIL's large-image warning
                 image = Image.open(f, formats=[entry.format])
                 entry.width, entry.height = image.size
@@ -361,14 +363,16 @@ def _decoded(root, kept, pixels, threads=4, chunk=64):
     sets the entry's reason."""
     def decode(entry):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                return images.read(os.path.join(root, entry.path), pixels, entry.format)
+            return images.read(os.path.join(root, entry.path), pixels, entry.format)
         except Exception as e:  # truncated, damaged: PIL raises many types
             _failed(entry, e)
             return None
 
-    with concurrent.futures.ThreadPoolExecutor(min(threads, os.cpu_count() or 1)) as pool:
+    # Warning filters are the process's: set here, never in the threads (where
+    # catch_warnings would restore each other's, leaving them changed).
+    with warnings.catch_warnings(), concurrent.futures.ThreadPoolExecutor(
+            min(threads, os.cpu_count() or 1)) as pool:
+        warnings.simplefilter('ignore')  # PIL's notes on odd files
         for start in range(0, len(kept), chunk):
             part = kept[start:start + chunk]
             yield from zip(part, pool.map(decode, part))

@@ -163,11 +163,11 @@ def _square(image, pixels):
     size, (width, height) = pixels.size, image.size
     if pixels.crop == 'stretch':
         return image.resize((size, size), Image.BICUBIC)
-    if pixels.crop == 'centre':  # crop and resize in one call: `box`
+    if pixels.crop == 'centre':  # (crop first: resize's `box` reads pixels around it)
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
-        return image.resize((size, size), Image.BICUBIC,
-                            box=(left, top, left + side, top + side))
+        return image.crop((left, top, left + side, top + side)).resize(
+            (size, size), Image.BICUBIC)
     scale = size / max(width, height)  # pad: the long side fits
     fitted = (max(1, round(width * scale)), max(1, round(height * scale)))
     image = image.resize(fitted, Image.BICUBIC)
