@@ -13,7 +13,6 @@ loader should make of it: images kept, files skipped per reason.
 """
 import gzip
 import io
-import math
 import os
 import struct
 import wave
