@@ -41,8 +41,15 @@ def test_every_flagfile_is_a_valid_recipe_for_its_architecture(flagfile):
     cli.define_config_flags(flag_values)
     flag_values(['gan_tf', f'--flagfile={os.path.join(REPO, "examples", flagfile)}'])
     config = cli.config_from_flags(flag_values)
-    # Named after the architecture it trains (conditional.flags: an mlp recipe).
-    assert config.arch == flagfile.removesuffix('.flags') or config.conditional
+    # Named after the architecture it trains (conditional.flags: an mlp recipe;
+    # folder.flags: dcgan's for small folders of your own images).
     if flagfile == 'conditional.flags':
         assert config.conditional and config.arch == 'mlp'
         assert config.dataset == 'fashion_mnist'
+    elif flagfile == 'folder.flags':
+        assert config.arch == 'dcgan' and config.diffaugment and config.ema_decay
+        text = open(os.path.join(REPO, 'examples', flagfile)).read()
+        assert '--dataset' not in text.replace('--dataset=path', '')  # the user's own
+        assert '../shared' not in text
+    else:
+        assert config.arch == flagfile.removesuffix('.flags')

@@ -506,3 +506,5 @@ def test_trains_on_a_colour_folder_through_the_main_command(tmp_path):
     made = export.signatures['generate'](num=tf.constant(2), seed=tf.constant(1, tf.int64),
                                          labels=tf.constant([0, 1]))
     assert made['images'].shape == (2, 32, 32, 3)
+    from gan_tf import sources  # python -m gan_tf.sample --labels=symbols
+    assert sources.ExportedGenerator(str(second / 'export')).class_index('symbols') == 1
