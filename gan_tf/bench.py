@@ -26,7 +26,8 @@ def define_flags(flag_values):
                                          **kwargs)
     define('integer', 'steps', 30, 'Training steps per timed repeat.', lower_bound=1)
     define('integer', 'repeats', 5, 'Timed repeats; the best one counts.', lower_bound=1)
-    define('list', 'image_shape', ['28', '28', '1'], 'Height, width, channels.')
+    define('list', 'image_shape', ['28', '28', '1'], 'Height, width, channels '
+           '(--image_size=N instead: N x N x 3, or --channels).')
     define('bool', 'profile', False, 'Also print where the step spends its time, by '
            'TensorFlow op type (from a TensorFlow profiler trace).')
     define('bool', 'pipeline', False, 'Also time the input pipeline (gan_tf.data.'

@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import types
+import warnings
 from typing import Callable, Union
 
 from absl import flags, logging
@@ -49,6 +50,7 @@ def main(command, argv=None):
         print(usage(command))
         sys.exit(0)
     traceback = '--traceback' in argv
+    _one_line_warnings()
     try:
         options = parse(command, argv)
         _quiet_logging()
@@ -122,6 +124,20 @@ def check_flagfiles(args, seen=()):
                 raise UserError(f'{path}, line {number}: {text!r} is not a flag; write '
                                 f'it --{text.lstrip("-")}')
         check_flagfiles([line.strip() for line in lines], (*seen, path))
+
+
+def _one_line_warnings():
+    """gan_tf's own warnings as one `warning: ...` line each, like its errors
+    (Python's format adds the file, the line and its source text)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if os.path.abspath(filename).startswith(package + os.sep):
+            print(f'warning: {message}', file=file or sys.stderr, flush=True)
+        else:
+            default(message, category, filename, lineno, file, line)
+    warnings.showwarning = show
 
 
 def _quiet_logging():

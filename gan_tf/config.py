@@ -19,6 +19,8 @@ import os
 import typing
 from typing import Optional, Tuple
 
+from PIL import ImageColor  # light (no TensorFlow): colour names for --background
+
 from gan_tf import registry
 from gan_tf.errors import UserError
 
@@ -51,6 +53,19 @@ def option(default, help, choices=None, minimum=None, below=None, check=None,
     return dataclasses.field(default=UNSET, metadata=dict(
         default=default, help=help, choices=choices, minimum=minimum, below=below,
         check=check, setting=setting, gan_option=gan_option))
+
+
+IMAGE_SIZES = (32, 64, 128)
+CROPS = ('centre', 'pad', 'stretch')
+
+
+def parse_colour(colour):
+    """(r, g, b) of a colour name or #rrggbb; ValueError for anything else."""
+    try:
+        return ImageColor.getrgb(colour)[:3]
+    except ValueError:
+        raise ValueError('not a colour: use a name (white, black, grey) or '
+                         '#rrggbb') from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +129,30 @@ class Config:
                                         below=1, gan_option=True)
 
     # Data.
-    dataset: str = option('mnist', 'Any tensorflow-datasets image dataset '
-                          '(mnist, fashion_mnist, cifar10, ...).')
-    data_dir: str = option('', 'tensorflow-datasets data directory (empty: '
+    dataset: str = option('mnist', 'A folder of images (searched recursively; '
+                          'its top-level subfolders are the classes when there are '
+                          'two or more), or a tensorflow-datasets image dataset '
+                          '(mnist, fashion_mnist, cifar10, ...; tfds:NAME where a '
+                          'folder has the same name).')
+    image_size: Optional[int] = option(None, 'Train on square images of this side '
+                                       '(none: a folder\'s from its median image, a '
+                                       "tfds dataset's own size).",
+                                       choices=IMAGE_SIZES)
+    crop: str = option('centre', 'How a non-square image becomes square: centre '
+                       '(crop its middle), pad (whole image, padded with '
+                       '--background) or stretch.', choices=CROPS)
+    channels: Optional[int] = option(None, 'Colour channels to train on: 1 (grey) or '
+                                     '3 (colour); none: 1 when every image is grey, '
+                                     'else 3. --keep_alpha adds one.', choices=(1, 3))
+    background: str = option('white', 'Colour on which transparent images are '
+                             'composited, and --crop=pad pads: a name or #rrggbb.',
+                             check=lambda colour: parse_colour(colour))
+    keep_alpha: bool = option(False, 'Keep transparency as a channel (RGBA, or grey '
+                              'and alpha) instead of compositing on --background.')
+    flip: bool = option(False, 'Mirror each real image left-right at random: twice '
+                        'the images, for pictures that have no left and right.')
+    data_dir: str = option('', 'tensorflow-datasets data directory, where image '
+                           'folders are prepared too, in gan_tf_images/ (empty: '
                            "tfds's default, ~/tensorflow_datasets).", setting=True)
     manual_dir: str = option('', "Folder holding the dataset's original files "
                              "(e.g. MNIST's four IDX .gz files), used offline "
@@ -166,7 +202,8 @@ class Config:
     # Where results go.
     out_dir: str = option('out', 'Parent folder of run directories.', setting=True)
     run_name: str = option('', 'Run directory name: one folder inside --out_dir '
-                           '(empty: <dataset>-<arch>-<loss>).', setting=True)
+                           "(empty: <dataset>-<arch>-<loss>, a folder's base name "
+                           'for <dataset>).', setting=True)
     resume: bool = option(False, 'Continue the run in the run directory from '
                           'its last complete checkpoint.', setting=True)
     allow_config_change: bool = option(False, 'Let --resume continue with '
@@ -253,13 +290,19 @@ class Config:
         return {name: getattr(self, name) for name in GAN_OPTIONS}
 
     @property
+    def image_options(self):
+        """{name: value} of what every image becomes, `data.load`'s keywords."""
+        return {name: getattr(self, name) for name in IMAGE_OPTIONS}
+
+    @property
     def discriminator_steps(self):
         """--d_steps, or the loss's own number when it is not given."""
         return registry.loss(self.loss).d_steps(self.d_steps)
 
     @property
     def run_dir_name(self):
-        return self.run_name or f'{self.dataset}-{self.arch}-{self.loss}'
+        return self.run_name or (f'{registry.dataset_name(self.dataset)}-'
+                                 f'{self.arch}-{self.loss}')
 
     @classmethod
     def from_record(cls, options):
@@ -294,6 +337,9 @@ def default(name, arch):
     if entry and name in entry.defaults:
         return entry.defaults[name]
     return FIELDS[name].metadata['default']
+
+
+IMAGE_OPTIONS = ('image_size', 'crop', 'channels', 'background', 'keep_alpha')
 # The loss options and stabilisers, in the order GAN takes them.
 GAN_OPTIONS = tuple(name for name, field in FIELDS.items()
                     if field.metadata['gan_option'])

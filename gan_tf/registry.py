@@ -9,6 +9,8 @@ format means writing it where its entry points, and adding the entry here.
 import dataclasses
 import importlib
 import importlib.util
+import os
+import re
 from typing import Callable, Optional, Union
 
 
@@ -185,6 +187,38 @@ def augmentations(policy):
         raise ValueError(f'unknown DiffAugment transformation {unknown[0]!r}; '
                          f'choose from: {", ".join(AUGMENTATIONS)}')
     return names
+
+
+# Where `--dataset`'s images come from (`gan_tf.data.load`): each loader takes
+# the same arguments and returns `ImageData`'s fields.
+DATA_SOURCES = {'folder': 'gan_tf.data.folder:load',
+                'tfds': 'gan_tf.data.tfds_source:load'}
+TFDS_PREFIX = 'tfds:'  # --dataset=tfds:mnist: the tfds dataset even beside a folder mnist/
+
+
+def data_source(dataset):
+    """('folder' or 'tfds', the folder's path or the dataset's name) for a
+    `--dataset` value: a folder when it names one that exists, or looks like a
+    path (has a "/", starts with "." or "~"; a missing folder is then reported as
+    one), else a tensorflow-datasets name. 'tfds:NAME' is always tfds."""
+    if dataset.startswith(TFDS_PREFIX):
+        return 'tfds', dataset[len(TFDS_PREFIX):]
+    path = os.path.expanduser(dataset)
+    if os.path.isdir(path) or os.sep in dataset or dataset.startswith(('.', '~')) or (
+            os.altsep and os.altsep in dataset) or os.path.exists(path):
+        return 'folder', path
+    return 'tfds', dataset
+
+
+def dataset_name(dataset):
+    """A short name of `--dataset` fit for one folder name (run directories,
+    caches): a tfds name as it is, a folder's base name with anything but
+    letters, digits, '.', '_' and '-' replaced by '_'."""
+    kind, where = data_source(dataset)
+    if kind == 'tfds':
+        return where
+    base = os.path.basename(os.path.abspath(where)) or 'root'
+    return re.sub(r'[^A-Za-z0-9._-]+', '_', base).strip('.') or 'folder'
 
 
 # Distributions of the latent z (`gan_tf.latent`).

@@ -14,7 +14,6 @@ one row per class in the grid. Also `gan-tf sample`.
 from absl import flags
 
 from gan_tf import cli
-from gan_tf.errors import UserError
 
 
 def define_flags(flag_values):
@@ -28,22 +27,13 @@ def define_flags(flag_values):
            '--interpolate (default walk.gif).')
     define('string', 'npy', '', 'Also write the images, float32 NHWC in [-1, 1].')
     define('bool', 'interpolate', False, 'A GIF walking between latent points.')
-    define('list', 'labels', [], 'Class-conditional exports: the classes to draw, e.g. '
-           '3 or 0,1,2; the images are split among them (default: all classes).')
+    define('list', 'labels', [], 'Class-conditional exports: the classes to draw, by '
+           'number or name (config.json\'s class_names), e.g. 3, 0,1,2 or cats,dogs; '
+           'the images are split among them (default: all classes).')
     flags.mark_flag_as_required('export_dir', flag_values=flag_values)
 
 
-def checked(flag_values):
-    """The flags, once --labels are class numbers."""
-    for label in flag_values.labels:
-        if not label.strip().isdigit():
-            raise UserError(f'--labels={",".join(flag_values.labels)}: expected class '
-                            'numbers, e.g. --labels=3 or --labels=0,1,2')
-    return flag_values
-
-
-COMMAND = cli.Command('sample', __doc__, define_flags, run='gan_tf.sources:sample',
-                      options=checked)
+COMMAND = cli.Command('sample', __doc__, define_flags, run='gan_tf.sources:sample')
 
 if __name__ == '__main__':
     cli.main(COMMAND)

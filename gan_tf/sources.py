@@ -34,6 +34,18 @@ class ExportedGenerator:
         self.latent_dim, self.noise_kind = config['latent_dim'], config['noise']
         # 0: unconditional (also every export written before --conditional existed).
         self.num_classes = record['num_classes'] if config.get('conditional') else 0
+        self.class_names = record.get('class_names') or []  # index -> name
+
+    def class_index(self, label):
+        """The class number of `label`: a number, or one of the run's class
+        names (a folder's subfolders, a tfds dataset's label names)."""
+        if label.strip().isdigit():
+            return int(label)
+        if label in self.class_names:
+            return self.class_names.index(label)
+        raise UserError(f'--labels={label}: not a class of this export; its classes: '
+                        + (', '.join(f'{i} ({name})' for i, name in
+                                     enumerate(self.class_names)) or 'numbers only'))
 
     def check_labels(self, labels):
         """UserError unless every one of `labels` is a class of this export."""
@@ -146,7 +158,8 @@ def image_labels(exported, num, classes):
 def sample(flags):
     """`python -m gan_tf.sample` (flags: see `gan_tf.sample`)."""
     exported = ExportedGenerator(flags.export_dir)
-    labels, columns = image_labels(exported, flags.num, [int(c) for c in flags.labels])
+    labels, columns = image_labels(exported, flags.num,
+                                   [exported.class_index(c) for c in flags.labels])
     if flags.interpolate:
         out = flags.out or 'walk.gif'
         grids = [artifacts.image_grid(frame, columns) for frame in

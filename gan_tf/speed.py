@@ -207,6 +207,8 @@ def bench(options):
     """`python -m gan_tf.bench` (options: (Config, the bench flags))."""
     config, FLAGS = options
     image_shape = tuple(int(d) for d in FLAGS.image_shape)
+    if config.image_size:  # --image_size=64: square colour images (--channels=1: grey)
+        image_shape = (config.image_size, config.image_size, config.channels or 3)
     if FLAGS.deploy:
         print_deploy(config, image_shape, config.export_formats)
         return
@@ -214,7 +216,7 @@ def bench(options):
     data = None
     if FLAGS.pipeline:
         data = gan_data.load(config.dataset, config.data_dir, config.manual_dir,
-                             download=config.download)
+                             download=config.download, **config.image_options)
         image_shape = data.image_shape
     result = benchmark(config, image_shape, FLAGS.steps, FLAGS.repeats, FLAGS.profile)
     fraction = result['model_gflops'] / result['float32_matmul_gflops']

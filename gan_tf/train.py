@@ -14,11 +14,13 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 
 import keras
 import tensorflow as tf
 
-from gan_tf import artifacts, callbacks, data, distribute, exports, judge, report, runs
+from gan_tf import (artifacts, callbacks, data, distribute, exports, judge, registry,
+                    report, runs)
 from gan_tf.config import check_export_extras
 from gan_tf.errors import Interrupted, UserError
 
@@ -45,7 +47,9 @@ def _train(config, strategy):
                os.path.join(config.out_dir, config.run_dir_name))
     keras.utils.set_random_seed(config.seed)
     images = data.load(config.dataset, config.data_dir, config.manual_dir,
-                       download=config.download)
+                       download=config.download, **config.image_options)
+    if chief:
+        warn_if_small(config, images)
     images_per_step = config.batch_size * config.discriminator_steps
     if images_per_step > images.num_examples:
         raise UserError(f'--batch_size={config.batch_size} with --d_steps='
@@ -88,18 +92,22 @@ def _train(config, strategy):
     start_step = int(gan.step)
     batches = distribute.distribute_input(
         data.train_batches(images, images_per_step, config.seed, start_step,
-                           labels=config.conditional),
+                           labels=config.conditional, flip=config.flip),
         strategy, config.discriminator_steps)
     real = data.to_unit_range(next(iter(images.images.batch(NUM_SAMPLES)))).numpy()
     # config.json: the options, the data, and (--export_best) the step and FID of
     # the generator in export/, which an earlier process may have written.
     record = dict(data_source=images.source, data_detail=images.detail,
                   num_examples=images.num_examples, num_classes=images.num_classes,
-                  image_shape=images.image_shape, started_at_step=start_step,
+                  class_names=list(images.class_names), image_shape=images.image_shape,
+                  started_at_step=start_step,
                   export=runs.read_record(run_dir).get('export') if config.resume else None)
     if chief:
         _write_record(run_dir, config, record)
         artifacts.save_grid(real, os.path.join(run_dir, 'real.png'))
+        if images.listing:  # every file of a folder, kept or skipped, and why
+            with open(images.listing, encoding='utf-8') as f:
+                artifacts.write_file(os.path.join(run_dir, 'images.csv'), f.read())
     steps_per_epoch = images.num_examples // images_per_step
     total_steps = min(config.max_steps or math.inf,
                       config.epochs * steps_per_epoch if config.epochs else math.inf)
@@ -288,10 +296,43 @@ def _stopping_on_signals(stop, enabled=True):
             signal.signal(s, old)
 
 
+SMALL_DATA = 10_000  # fewer images than this collapse or memorise without augmentation
+
+
+def warn_if_small(config, images):
+    """Warns, with the remedy, when a folder is so small that plain settings
+    make the generator collapse or memorise its images."""
+    if registry.data_source(config.dataset)[0] != 'folder':
+        return
+    count = images.num_examples
+    if count == 1:
+        warnings.warn(f'--dataset={config.dataset} holds one image: the generator '
+                      'can only learn to copy it (memorise); add images for variety')
+    elif count < SMALL_DATA and not (config.diffaugment and config.ema_decay):
+        warnings.warn(f'--dataset={config.dataset} holds {count:,} images: at this '
+                      'size plain settings collapse or memorise; add the small-data '
+                      'recipe, --flagfile=examples/folder.flags (DiffAugment, a moving '
+                      'average of G, flips)')
+
+
+def judged(config):
+    """Why the judge (evaluation, class counting) cannot score this run, or ''.
+    Its classifier and reference images are a tfds dataset's own, at its own
+    size."""
+    if registry.data_source(config.dataset)[0] == 'folder':
+        return 'not yet for image folders'
+    if config.image_size or config.channels or config.keep_alpha:
+        return 'not yet for resized images (--image_size, --channels, --keep_alpha)'
+    return ''
+
+
 def make_evaluator(config):
     """The `judge.Evaluator` scoring samples during training, or None (no labels
     to train its classifier on, or --eval_every=0)."""
     if not config.eval_every:
+        return None
+    if judged(config):
+        print(f'evaluation: skipped ({judged(config)})', file=sys.stderr)
         return None
     try:
         return judge.Evaluator(config.dataset, config.data_dir, config.manual_dir)
@@ -307,6 +348,10 @@ def health_classifier(config, evaluator=None):
         return None
     if evaluator is not None:
         return evaluator.classifier.class_probabilities
+    if judged(config):
+        print(f'health monitor: not counting classes ({judged(config)})',
+              file=sys.stderr)
+        return None
     try:
         return judge.Classifier(config.dataset, config.data_dir,
                                 config.manual_dir).class_probabilities

@@ -52,5 +52,10 @@ def test_every_recipe_names_only_what_differs_from_the_defaults(flagfile):
             assert getattr(options, name) != config.default(name, options.arch), line
     assert options == Config(**{
         name: getattr(options, name) for name in named})
-    # Named after the architecture it trains (conditional.flags: an mlp recipe).
-    assert options.arch == flagfile.removesuffix('.flags') or options.conditional
+    # Named after the architecture it trains (conditional.flags: an mlp recipe;
+    # folder.flags: dcgan's for small folders of your own images, which it
+    # leaves to the user to name).
+    if flagfile == 'folder.flags':
+        assert options.arch == 'dcgan' and options.diffaugment and 'dataset' not in named
+    else:
+        assert options.arch == flagfile.removesuffix('.flags') or options.conditional

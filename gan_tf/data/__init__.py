@@ -1,18 +1,28 @@
 """Real training images: where they come from, and the stream that feeds training.
 
 `load` returns an `ImageData`: unbatched uint8 examples with their shape, class
-count and where they came from (recorded in the run's config.json);
-`train_batches` turns it into the endless, seeded, resumable stream of float
-batches in [-1, 1] that training reads.
+count and where they came from (recorded in the run's config.json), from a
+folder of images (`folder`) or a tensorflow-datasets dataset (`tfds_source`);
+`registry.data_source` says which a `--dataset` names. Images of another size
+than asked for are resized once, with the folder's code (`images.fit`), into a
+cache (`cache`). `train_batches` turns an `ImageData` into the endless, seeded,
+resumable stream of float batches in [-1, 1] that training reads.
 """
 import dataclasses
+import hashlib
+import json
 import os
 
 import numpy as np
 import tensorflow as tf
 
-from gan_tf.data import tfds_source
+from gan_tf import registry
+from gan_tf.config import parse_colour
+from gan_tf.data import cache, folder, images, tfds_source
 from gan_tf.errors import UserError
+
+# Images in a shuffle buffer, at most: 100,000, and no more than SHUFFLE_BYTES.
+SHUFFLE_IMAGES, SHUFFLE_BYTES = 100_000, 256 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,9 +30,12 @@ class ImageData:
     examples: tf.data.Dataset  # unbatched {'image': uint8 [h, w, c], 'label': int}
     num_examples: int
     image_shape: tuple
-    source: str  # how the images were found, e.g. 'prepared' or 'manual'
+    source: str  # how the images were found, e.g. 'prepared', 'manual', 'folder'
     detail: str  # where exactly the images came from
     num_classes: int = 0  # 0 where the dataset has no labels
+    class_names: tuple = ()  # class index -> name ('' where unlabelled)
+    in_memory: bool = True  # small enough to hold in memory while training
+    listing: str = ''  # folders: the CSV of every file, kept or skipped, and why
 
     @property
     def images(self):
@@ -35,35 +48,90 @@ def default_data_dir():
     return os.path.expanduser(os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
 
 
-def load(dataset, data_dir='', manual_dir='', download=True, split='train'):
-    """The `split` images of tensorflow-datasets dataset `dataset`; see
-    `gan_tf.data.tfds_source.load`."""
-    from_tfds = tfds_source.load(dataset, data_dir or default_data_dir(), manual_dir,
-                                 download, split, data_dir_named=bool(data_dir))
-    return ImageData(**from_tfds)
+def load(dataset, data_dir='', manual_dir='', download=True, split='train',
+         image_size=None, crop='centre', channels=None, background='white',
+         keep_alpha=False):
+    """The `split` images of `dataset`: a folder of images (`folder.load`) or a
+    tensorflow-datasets name (`tfds_source.load`), as `registry.data_source`
+    decides. `image_size`, `crop`, `channels`, `background`, `keep_alpha`: what
+    every image becomes (the Config fields of the same names); None for the
+    size and channels: a folder's from its images, a tfds dataset's own."""
+    kind, where = registry.data_source(dataset)
+    directory = data_dir or default_data_dir()
+    background = parse_colour(background) if isinstance(background, str) else background
+    if kind == 'folder':
+        if where == dataset and not dataset.startswith(('.', '~', os.sep)) and \
+                tfds_source.is_dataset_name(dataset):
+            print(f'--dataset={dataset}: the folder {os.path.abspath(dataset)}, not the '
+                  f'tensorflow-datasets dataset (--dataset={registry.TFDS_PREFIX}'
+                  f'{dataset} for that)', flush=True)
+        return ImageData(**folder.load(where, directory, split, image_size, crop,
+                                       channels, background, keep_alpha))
+    found = ImageData(**tfds_source.load(where, directory, manual_dir, download, split,
+                                         data_dir_named=bool(data_dir)))
+    height, width, depth = found.image_shape
+    if image_size is None and height == width:
+        image_size = height  # its own size: no resizing
+    pixels = images.Pixels(image_size or _auto_size(height, width),
+                           channels or min(depth, 3), crop, tuple(background),
+                           keep_alpha)
+    if pixels.shape == found.image_shape:
+        return found
+    return _resized(found, where, split, directory, pixels)
 
 
-def train_batches(data, batch_size, seed, start_step=0, labels=False):
+def _auto_size(height, width):
+    size = max([s for s in folder.AUTO_SIZES if s <= min(height, width)]
+               or [folder.AUTO_SIZES[0]])
+    print(f'--image_size={size} chosen for {height}x{width} images', flush=True)
+    return size
+
+
+def _resized(found, name, split, data_dir, pixels):
+    """`found` with every image passed through `images.fit` once, into a cache
+    keyed by the dataset, its split, size and these pixels."""
+    key = hashlib.sha256(json.dumps([cache.VERSION, name, split, found.num_examples,
+                                     found.detail, dataclasses.asdict(pixels)]
+                                    ).encode()).hexdigest()
+    path = os.path.join(cache.root(data_dir), f'{name}-{split}-{key[:16]}')
+    manifest = cache.find(path, key)
+    if manifest is None:
+        with cache.Writer(path, key, pixels.shape) as writer:
+            progress = cache.Progress(found.num_examples, f'resizing {name} {split} to '
+                                      f'{"x".join(map(str, pixels.shape))}')
+            for example in found.examples.as_numpy_iterator():
+                writer.add(images.fit(example['image'], pixels), example['label'])
+                progress.update()
+            progress.close()
+            manifest = writer.commit(source=name)
+    return dataclasses.replace(
+        found, examples=cache.stream(path, manifest), image_shape=pixels.shape,
+        detail=f'{found.detail}, resized (cache {path})')
+
+
+def train_batches(data, batch_size, seed, start_step=0, labels=False, flip=False):
     """Endless shuffled batches of float32 images in [-1, 1], prefetched; with
-    `labels`, (images, int32 labels) pairs, in the same order.
+    `labels`, (images, int32 labels) pairs, in the same order; with `flip`, each
+    image mirrored left-right at random.
 
     The stream depends only on `seed` (and TF's global seed); `start_step` skips
     its first `start_step` batches, so a resumed run sees exactly the batches the
     uninterrupted run would have. Skipping costs about a second per million
     images; tf.data's own iterator checkpoints would instead store the whole
-    shuffle buffer (the dataset itself, for MNIST) in every checkpoint.
+    shuffle buffer (the dataset itself, for MNIST) in every checkpoint. Data
+    that fits in memory is held there after the first pass; larger data streams
+    from its files, with a shuffle buffer of at most SHUFFLE_BYTES.
     """
     if labels and not data.num_classes:
         raise UserError('this dataset has no class labels: train without --conditional')
     if labels:
         examples = data.examples.map(lambda e: (e['image'], tf.cast(e['label'], tf.int32)))
-
-        def scale(images, labels):
-            return to_unit_range(images), labels
     else:
-        examples, scale = data.images, to_unit_range
-    examples = examples.cache()
-    buffer = min(data.num_examples, 100_000)
+        examples = data.images
+    if data.in_memory:
+        examples = examples.cache()
+    buffer = min(data.num_examples, SHUFFLE_IMAGES,
+                 SHUFFLE_BYTES // int(np.prod(data.image_shape)))
 
     def endless(_):
         return examples.shuffle(buffer, seed=seed, reshuffle_each_iteration=True).repeat()
@@ -71,11 +139,24 @@ def train_batches(data, batch_size, seed, start_step=0, labels=False):
     # stream depends on the seed alone, however many iterators Keras makes (a
     # tf.distribute strategy makes one more, which would otherwise get the
     # second epoch's order).
-    return (tf.data.Dataset.from_tensors(0).flat_map(endless)
-            .skip(start_step * batch_size)
+    stream = tf.data.Dataset.from_tensors(0).flat_map(endless)
+    if flip:  # seeded by the image's place in the stream: the same after a resume
+        stream = stream.enumerate().map(
+            lambda i, example: _mirrored(example, tf.stack([tf.cast(seed, tf.int64), i])),
+            num_parallel_calls=tf.data.AUTOTUNE)
+
+    def scale(*batch):  # images, or images and labels
+        return (to_unit_range(batch[0]), *batch[1:]) if labels else to_unit_range(batch[0])
+    return (stream.skip(start_step * batch_size)
             .batch(batch_size, drop_remainder=True)
             .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE))
+
+
+def _mirrored(example, seed):
+    if isinstance(example, tuple):
+        return _mirrored(example[0], seed), example[1]
+    return tf.image.stateless_random_flip_left_right(example, seed)
 
 
 def to_unit_range(images):

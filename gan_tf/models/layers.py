@@ -1,4 +1,8 @@
-"""Layers the architectures share: dropout, spectral normalisation, self-attention."""
+"""Layers the architectures share: dropout, spectral normalisation and
+self-attention; the warning about fully connected players too large for their images."""
+import math
+import warnings
+
 import keras
 from keras import layers, ops
 
@@ -65,6 +69,23 @@ class Dropout(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), 'rate': self.rate}
+
+
+# Weights in one dense layer of a fully connected player above which it is slow
+# and memory-hungry to train on a CPU (mlp at 64x64x3 has 12.6 million).
+HUGE_LAYER = 10_000_000
+
+
+def warn_if_huge(arch, player, image_shape, width):
+    """Warns when the dense layer between a `width`-unit layer and the flat image
+    is huge: fully connected players grow with the image's pixel count."""
+    weights = width * math.prod(image_shape)
+    if weights > HUGE_LAYER:
+        warnings.warn(f'--arch={arch} at {"x".join(map(str, image_shape))}: its '
+                      f"{player}'s {'output' if player == 'generator' else 'input'} "
+                      f'layer alone has {weights / 1e6:.1f} million weights, slow and '
+                      'memory-hungry to train; --arch=dcgan or a smaller --image_size '
+                      'suit images this large')
 
 
 def spectral(layer, spectral_norm):

@@ -11,7 +11,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import Dropout, float32, spectral
+from gan_tf.models.layers import Dropout, float32, spectral, warn_if_huge
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -48,6 +48,7 @@ class MaxoutGenerator(keras.Model):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.widths = list(widths or (1200, 1200))
+        warn_if_huge('maxout', 'generator', self.image_shape, self.widths[-1])
         self.hidden = [(layers.Dense(w, use_bias=False), layers.BatchNormalization())
                        for w in self.widths]
         self.to_pixels = layers.Dense(math.prod(self.image_shape), activation='tanh')
@@ -76,6 +77,7 @@ class MaxoutDiscriminator(keras.Model):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.widths = list(widths or (240, 240))
+        warn_if_huge('maxout', 'discriminator', self.image_shape, self.widths[0] * pieces)
         self.pieces = pieces
         self.spectral_norm = spectral_norm
         self.flatten = layers.Flatten()

@@ -4,7 +4,7 @@ import math
 import keras
 from keras import layers
 
-from gan_tf.models.layers import Dropout, float32, spectral
+from gan_tf.models.layers import Dropout, float32, spectral, warn_if_huge
 
 
 @keras.saving.register_keras_serializable(package='gan_tf')
@@ -15,6 +15,7 @@ class MLPGenerator(keras.Model):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.widths = list(widths or (256, 512, 1024))
+        warn_if_huge('mlp', 'generator', self.image_shape, self.widths[-1])
         self.hidden = [layers.Dense(w) for w in self.widths]
         self.activation = layers.LeakyReLU(0.2)
         self.to_pixels = layers.Dense(math.prod(self.image_shape), activation='tanh')
@@ -43,6 +44,7 @@ class MLPDiscriminator(keras.Model):
         super().__init__(**kwargs)
         self.image_shape = tuple(image_shape)
         self.widths = list(widths or (1024, 512, 256))
+        warn_if_huge('mlp', 'discriminator', self.image_shape, self.widths[0])
         self.dropout_rate = dropout
         self.spectral_norm = spectral_norm
         self.flatten = layers.Flatten()
