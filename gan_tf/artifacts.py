@@ -207,7 +207,9 @@ def read_metrics(csv_path):
         rows = list(csv.DictReader(f))
     if not rows:
         return {}
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
+    # A column added after a run started is empty in its earlier rows: NaN there.
+    return {k: np.array([float(r[k]) if r.get(k) not in (None, '') else np.nan
+                         for r in rows]) for k in rows[0]}
 
 
 def plot_curves(csv_path, png_path):

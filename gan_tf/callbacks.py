@@ -303,7 +303,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     """
 
     COLUMNS = ('step', 'fid', 'kid', 'precision', 'recall', 'density', 'coverage',
-               'classes_covered', 'class_kl', 'classifier_score', 'confident')
+               'memorised', 'classes_covered', 'class_kl', 'classifier_score', 'confident')
 
     def __init__(self, evaluator, every, num_samples, csv_path, writer=None, seed=0,
                  kid_subsets=20, on_best=None):
@@ -360,19 +360,20 @@ class HealthMonitor(keras.callbacks.Callback):
     """Watches a `GAN` during `fit` and reports `Finding`s.
 
     run_dir: where `health.jsonl` goes (None: nowhere). writer: a `tf.summary`
-    writer for text markers and probe scalars. classify: images in [-1, 1] ->
-    class probabilities [n, classes], for the mode histogram (probabilities, not
-    ids: confidence tells digits from early blobs). real_images: a batch of real
-    images, the yardstick of sample diversity. probe_every: steps between probes
+    writer for text markers and probe scalars. judge: what probes the samples'
+    classes, realism and copying (a `gan_tf.judge.Evaluator`: its
+    `class_probabilities`, `realistic_share` and `memorised_share` of images in
+    [-1, 1]); None: diversity only. real_images: a batch of real images, the
+    yardstick of sample diversity. probe_every: steps between probes
     of modes and diversity. stop_on_collapse: stop training (`stop_reason` says
     why) on mode collapse or near-identical samples. stream: where warnings go.
     """
 
-    def __init__(self, run_dir=None, writer=None, classify=None, real_images=None,
+    def __init__(self, run_dir=None, writer=None, judge=None, real_images=None,
                  probe_every=500, stop_on_collapse=False, seed=0, stream=None):
         super().__init__()
         self.path = os.path.join(run_dir, 'health.jsonl') if run_dir else None
-        self.writer, self.classify = writer, classify
+        self.writer, self.judge = writer, judge
         self.real_images, self.probe_every = real_images, probe_every
         self.stop_on_collapse, self.seed = stop_on_collapse, seed
         self.stream = stream
@@ -407,21 +408,24 @@ class HealthMonitor(keras.callbacks.Callback):
         for kind, detector in health.STEP_DETECTORS.items():
             self._judge(step, kind, detector(self.history, self.state[kind]),
                         clear_after=health.WINDOW)
-        if step % self.probe_every == 0 and (self.classify or self.reference):
+        if step % self.probe_every == 0 and (self.judge or self.reference):
             self.probe(step)
 
     def probe(self, step):
-        """Measures classes covered and diversity of samples from fixed noise."""
+        """Measures classes covered, realism, copying and diversity of samples
+        from fixed noise."""
         samples = np.asarray(self.model.generator(self.noise, training=False))
         probe = {'step': step}
         if self.reference:
             probe['diversity'] = health.diversity(samples, self.reference)
-        if self.classify:
-            probabilities = self.classify(samples)
+        if self.judge:
+            probabilities = self.judge.class_probabilities(samples)
             statistics = quality.class_statistics(probabilities)
-            probe.update(classes=probabilities.shape[1], **{
-                key: statistics[key] for key in ('classes_covered', 'confident',
-                                                 'class_shares')})
+            probe.update(classes=probabilities.shape[1],
+                         realistic=self.judge.realistic_share(samples),
+                         memorised=self.judge.memorised_share(samples), **{
+                             key: statistics[key] for key in ('classes_covered', 'confident',
+                                                              'class_shares')})
         self.probes.append(probe)
         self._scalars(step, probe)
         held = {}  # collapse kinds seen on COLLAPSE_PROBES probes in a row
@@ -475,7 +479,7 @@ class HealthMonitor(keras.callbacks.Callback):
         if not self.writer:
             return
         with self.writer.as_default(step=step):
-            for key in ('diversity', 'classes_covered', 'confident'):
+            for key in ('diversity', 'classes_covered', 'realistic', 'memorised'):
                 if key in probe:
                     tf.summary.scalar(f'health/{key}', probe[key], step=step)
 

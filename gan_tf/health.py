@@ -48,9 +48,10 @@ OSCILLATION_SWING = 0.3
 OSCILLATION_LEGS = 4
 # Samples generated (from fixed noise) for each probe of modes and diversity.
 PROBE_SAMPLES = 500
-# The class histogram is judged only once at least this share of the samples is
-# recognisable (`quality.CONFIDENT_PROBABILITY`): before that they are blobs, which
-# the classifier puts in one or two arbitrary classes.
+# The class histogram is judged only once at least this share of the samples lies
+# among real images (inside the judge's k=3 nearest-neighbour balls of real test
+# images): before that they are blobs, which the classifier still puts in one or
+# two classes, and confidently so.
 RECOGNISABLE_SHARE = 0.2
 # Mode collapse: at most this fraction of the classes covered (5 of 10); once
 # samples are recognisable, healthy runs cover 7 to 10 of 10.
@@ -61,6 +62,9 @@ COLLAPSED_CLASSES = 0.5
 # (the closeness minibatch discrimination watches, Salimans et al. 2016).
 LOW_DIVERSITY = 0.1
 DIVERSITY_SAMPLES = 200  # pairwise distances: 200 samples give 19,900 pairs
+# Memorisation: at least this share of the samples copies a training image
+# (`quality.memorised_share`); new images, real test images included, give about 0.
+MEMORISED_SHARE = 0.1
 # Probe detectors must agree on this many consecutive probes (one bad probe may be
 # a generator passing through a bad spot).
 COLLAPSE_PROBES = 2
@@ -188,7 +192,7 @@ def mean_pairwise_distance(images):
 
 def mode_collapse(probe):
     """Few classes covered among samples that are recognisable at all."""
-    if 'classes_covered' not in probe or probe['confident'] < RECOGNISABLE_SHARE:
+    if 'classes_covered' not in probe or probe['realistic'] < RECOGNISABLE_SHARE:
         return None
     covered, classes = probe['classes_covered'], probe['classes']
     if covered > COLLAPSED_CLASSES * classes:
@@ -196,7 +200,16 @@ def mode_collapse(probe):
     top = np.argsort(probe['class_shares'])[::-1][:covered]
     return (f'mode collapse: {covered} of {classes} classes (samples classified as '
             f'{", ".join(str(c) for c in sorted(top))}; '
-            f'{probe["confident"]:.0%} recognisable)')
+            f'{probe["realistic"]:.0%} among real images)')
+
+
+def memorisation(probe):
+    """Samples that copy training images."""
+    share = probe.get('memorised')
+    if share is None or share < MEMORISED_SHARE:
+        return None
+    return (f'memorisation: {share:.0%} of samples copy a training image (nearer to '
+            'it than half its distance to the next training image)')
 
 
 def low_diversity(probe):
@@ -208,12 +221,13 @@ def low_diversity(probe):
             f"is {value:.2f} of real images')")
 
 
-PROBE_DETECTORS = {'mode_collapse': mode_collapse, 'low_diversity': low_diversity}
+PROBE_DETECTORS = {'mode_collapse': mode_collapse, 'low_diversity': low_diversity,
+                   'memorisation': memorisation}
 NAMES = {'non_finite': 'non-finite metrics',
          'discriminator_overpowering': 'discriminator overpowering',
          'vanishing_generator_gradient': 'vanishing generator gradient',
          'oscillation': 'oscillation', 'mode_collapse': 'mode collapse',
-         'low_diversity': 'nearly identical samples'}
+         'low_diversity': 'nearly identical samples', 'memorisation': 'memorisation'}
 
 
 # --- suggestions ------------------------------------------------------------------
@@ -256,6 +270,12 @@ def suggest(kind, settings):
         'non_finite': [f'--lr_d={lr_d / 10:.2g} --lr_g={lr_g / 10:.2g}', penalty],
     }
     options['low_diversity'] = options['mode_collapse']
+    options['memorisation'] = [
+        None if settings.options.get('diffaugment') else
+        '--diffaugment=color,translation,cutout (D sees every image changed: harder '
+        'to memorise, Zhao et al. 2020)',
+        '--max_steps lower (the export keeps the best scoring; copies come late)',
+        f'--lr_d={lr_d / 2:.2g} (a slower discriminator; now {lr_d:.2g})']
     # Every flag and loss an option names must exist (a library user's Config may
     # lack one; losses come and go).
     chosen = [o for o in options.get(kind, []) if o and

@@ -18,6 +18,9 @@ COVERED_FAIR_SHARE = 0.2
 # A sample counts as recognisable (`confident`) when the judge gives one class
 # more than this probability.
 CONFIDENT_PROBABILITY = 0.9
+# A sample copies a training image when nearer to it than this share of that
+# image's distance to its nearest other training image (`memorised_share`).
+MEMORISED_RATIO = 0.5
 
 
 def frechet_distance(features_a, features_b):
@@ -104,11 +107,12 @@ def nearest_neighbour_radii(features, k):
     return radii
 
 
-def _share_inside(points, centres, radii):
-    """Share of `points` inside at least one ball (centre, squared radius)."""
+def share_inside(points, centres, radii):
+    """Share of `points` strictly inside at least one ball (centre, squared
+    radius); strictly, as the `prdc` package (Naeem et al.'s code) counts."""
     inside = 0
     for _, block in _squared_distances(points, centres):
-        inside += np.count_nonzero((block <= radii[None]).any(axis=1))
+        inside += np.count_nonzero((block < radii[None]).any(axis=1))
     return inside / len(points)
 
 
@@ -125,8 +129,8 @@ def precision_and_recall(real, fake, k=3, real_radii=None):
     if real_radii is None:
         real_radii = nearest_neighbour_radii(real, k)
     fake_radii = nearest_neighbour_radii(fake, k)
-    return (float(_share_inside(fake, real, real_radii)),
-            float(_share_inside(real, fake, fake_radii)))
+    return (float(share_inside(fake, real, real_radii)),
+            float(share_inside(real, fake, fake_radii)))
 
 
 def density_and_coverage(real, fake, k=5, real_radii=None):
@@ -145,11 +149,33 @@ def density_and_coverage(real, fake, k=5, real_radii=None):
     balls_holding = 0
     nearest_fake = np.full(len(real), np.inf)
     for _, block in _squared_distances(fake, real):
-        inside = block <= real_radii[None]
+        inside = block < real_radii[None]
         balls_holding += np.count_nonzero(inside)
         nearest_fake = np.minimum(nearest_fake, block.min(axis=0))
     density = balls_holding / (k * len(fake))
-    return float(density), float(np.mean(nearest_fake <= real_radii))
+    return float(density), float(np.mean(nearest_fake < real_radii))
+
+
+def nearest(points, references):
+    """(Euclidean distance, index) of each point's nearest reference vector."""
+    distances = np.empty(len(points), np.float32)
+    indices = np.empty(len(points), np.int64)
+    for start, block in _squared_distances(points, references):
+        rows = slice(start, start + len(block))
+        indices[rows] = block.argmin(axis=1)
+        distances[rows] = np.sqrt(block[np.arange(len(block)), indices[rows]])
+    return distances, indices
+
+
+def memorised_share(features, train_features, train_spacing, ratio=MEMORISED_RATIO):
+    """The share of samples that copy a training image: nearer to their nearest
+    training image (in features) than `ratio` times that image's distance to its
+    own nearest training neighbour (`train_spacing`:
+    sqrt(nearest_neighbour_radii(train_features, 1))). In the spirit of Alaa et
+    al. 2022's authenticity ("How faithful is your synthetic data?"), with a
+    margin: at ratio 1, some real images not in the training set count too."""
+    distances, indices = nearest(features, train_features)
+    return float(np.mean(distances < ratio * np.maximum(train_spacing[indices], 1e-12)))
 
 
 def class_statistics(probabilities, real_shares=None):

@@ -143,7 +143,7 @@ def _train(config, strategy):
             on_best=export_best if config.export and config.export_best else None)
         ] if evaluator else []
         monitor = callbacks.HealthMonitor(run_dir, writer,
-                                          health_classifier(config, evaluator), real,
+                                          health_judge(config, evaluator), real,
                                           config.health_every, config.stop_on_collapse,
                                           config.seed)
         watchers = [callbacks.ProgressBar(total_steps, config.log_every),
@@ -341,20 +341,18 @@ def make_evaluator(config):
         return None
 
 
-def health_classifier(config, evaluator=None):
-    """Class probabilities of images for the health monitor, or None (no labels,
-    or --nohealth_classes)."""
+def health_judge(config, evaluator=None):
+    """What the health monitor probes samples' classes, realism and copying
+    with (the `judge.Evaluator`), or None (no labels, or --nohealth_classes)."""
     if not config.health_classes:
         return None
     if evaluator is not None:
-        return evaluator.classifier.class_probabilities
+        return evaluator
     if judged(config):
-        print(f'health monitor: not counting classes ({judged(config)})',
-              file=sys.stderr)
+        print(f'health monitor: not counting classes ({judged(config)})', file=sys.stderr)
         return None
     try:
-        return judge.Classifier(config.dataset, config.data_dir,
-                                config.manual_dir).class_probabilities
+        return judge.Evaluator(config.dataset, config.data_dir, config.manual_dir)
     except UserError as e:
         print(f'health monitor: not counting classes ({e})', file=sys.stderr)
         return None

@@ -118,14 +118,19 @@ def test_non_finite_is_recorded_at_its_step():
 def test_probe_detectors_judge_recognisable_samples_only():
     ten = np.eye(10)[np.arange(500) % 10] * 0.95 + 0.005
     one = np.eye(10)[np.full(500, 3)] * 0.95 + 0.005
-    blobs = np.full((500, 10), 0.1)  # nothing recognisable: no judgement
     three = np.eye(10)[np.arange(500) % 3] * 0.95 + 0.005
-    for probabilities, expected in [
-            (ten, None), (blobs, None), (one, '1 of 10'),
-            (three, '3 of 10 classes (samples classified as 0, 1, 2;')]:
+    # Blobs a classifier calls 3s, confidently, but that lie among no real
+    # images (realistic 0): no judgement.
+    for probabilities, realistic, expected in [
+            (ten, 0.9, None), (one, 0.0, None), (one, 0.9, '1 of 10'),
+            (three, 0.9, '3 of 10 classes (samples classified as 0, 1, 2;')]:
         statistics = quality.class_statistics(probabilities)
-        message = health.mode_collapse(dict(statistics, classes=probabilities.shape[1]))
+        message = health.mode_collapse(dict(statistics, classes=probabilities.shape[1],
+                                            realistic=realistic))
         assert (message is None) if expected is None else expected in message
+    assert health.memorisation(dict(memorised=0.05)) is None
+    assert health.memorisation(dict(memorised=0.4)).startswith(
+        'memorisation: 40% of samples copy a training image')
     # Three images 0, 1 and 2 everywhere: pairwise L2 distances 28, 56, 28.
     images = np.stack([np.full((28, 28, 1), v) for v in (0.0, 1.0, 2.0)])
     assert health.mean_pairwise_distance(images) == pytest.approx(112 / 3)
@@ -151,10 +156,9 @@ def mnist(mnist_data_dir):
 
 
 @pytest.fixture(scope='session')
-def classify(mnist_data_dir):
-    """The judging classifier's probabilities. Trained in mnist_data_dir's default
-    cache unless test_evaluate already did (measured: 28 s; cached: 0.2 s)."""
-    return judge.Classifier('mnist', mnist_data_dir).class_probabilities
+def mnist_judge(mnist_data_dir):
+    """The judge of the suite's data directory (its classifier and reference)."""
+    return judge.Evaluator('mnist', mnist_data_dir)
 
 
 def train_with_monitor(mnist, steps, monitor, loss='non_saturating', lr_d=2e-4,
@@ -203,7 +207,7 @@ class OneImage(keras.layers.Layer):
 
 
 def test_a_generator_with_one_output_is_mode_collapse_and_stops(
-        mnist, classify, tmp_path):
+        mnist, mnist_judge, tmp_path):
     example = next(iter(mnist.examples.filter(lambda e: e['label'] == 3)))
     image = gan_data.to_unit_range(example['image']).numpy()
     keras.utils.set_random_seed(0)
@@ -214,7 +218,7 @@ def test_a_generator_with_one_output_is_mode_collapse_and_stops(
                 g_optimizer=keras.optimizers.Adam(2e-4, beta_1=0.5))
     real = next(iter(gan_data.train_batches(mnist, 64, 0))).numpy()
     writer = tf.summary.create_file_writer(str(tmp_path / 'tensorboard'))
-    monitor = callbacks.HealthMonitor(str(tmp_path), writer, classify, real,
+    monitor = callbacks.HealthMonitor(str(tmp_path), writer, mnist_judge, real,
                                    probe_every=20, stop_on_collapse=True,
                                    stream=io.StringIO())
     train_with_monitor(mnist, 200, monitor, gan=gan)
@@ -240,3 +244,15 @@ def test_a_generator_with_one_output_is_mode_collapse_and_stops(
             texts += [(event.step, tf.make_ndarray(v.tensor).item().decode())
                       for v in event.summary.value if v.tag == 'health']
     assert (40, '**fired** ' + kinds['mode_collapse'].line()) in texts
+
+
+@pytest.mark.slow
+def test_a_healthy_run_stays_quiet(mnist, mnist_judge):
+    """The default MLP for 600 steps: no finding (the default suite's learning
+    test watches a DCGAN, whose discriminator wins its first hundred steps)."""
+    real = next(iter(gan_data.train_batches(mnist, 64, 0))).numpy()
+    monitor = callbacks.HealthMonitor(judge=mnist_judge, real_images=real,
+                                      probe_every=100, stream=io.StringIO())
+    train_with_monitor(mnist, 600, monitor)
+    assert monitor.findings == [], monitor.stream.getvalue()
+    assert monitor.probes[-1]['diversity'] > 0.4

@@ -1,5 +1,5 @@
-"""Training on real MNIST must make recognisable digits of many classes, judged by
-the judging classifier, while the health monitor stays quiet: a GAN that does not
+"""Training on real MNIST must make recognisable digits of many kinds, judged by
+the judging classifier while the health monitor watches: a GAN that does not
 learn, or learns one digit, fails here."""
 import io
 
@@ -11,32 +11,30 @@ from gan_tf import data as gan_data
 STEPS = 600
 
 
-def test_the_default_mlp_learns_digits_of_every_kind_and_the_monitor_stays_quiet(
-        mnist_data_dir):
+def test_the_default_dcgan_learns_digits_of_most_kinds(mnist_data_dir):
     keras.utils.set_random_seed(0)  # initial weights: independent of other tests
-    config = Config(dataset='mnist', batch_size=64, seed=0)
+    config = Config(arch='dcgan', dataset='mnist', seed=0)
     images = gan_data.load('mnist', mnist_data_dir, download=False)
     batches = gan_data.train_batches(images, config.batch_size, config.seed)
-    real = next(iter(batches)).numpy()
     gan = runs.build_gan(config, images.image_shape)
     evaluator = judge.Evaluator('mnist', mnist_data_dir)
     noise = gan.sample_noise(1000)
     before = evaluator.score(gan(noise).numpy(), kid_subsets=10)
-    monitor = callbacks.HealthMonitor(classify=evaluator.classifier.class_probabilities,
-                                      real_images=real, probe_every=100,
-                                      stream=io.StringIO())
+    monitor = callbacks.HealthMonitor(judge=evaluator, real_images=next(iter(batches)).numpy(),
+                                      probe_every=100, stream=io.StringIO())
     gan.fit(batches, steps_per_epoch=STEPS, epochs=1, verbose=0, callbacks=[monitor])
     after = evaluator.score(gan(noise).numpy(), kid_subsets=10)
-    print(f'before: {before}\nafter: {after}\nprobes: {monitor.probes}')
+    print(f'before: {before}\nafter: {after}\nprobes: {monitor.probes}\n'
+          f'findings: {monitor.findings}')
 
-    assert monitor.findings == [], monitor.stream.getvalue()
-    # The probes did judge: samples became recognisable and diverse.
-    last = monitor.probes[-1]
-    assert last['confident'] >= health.RECOGNISABLE_SHARE, monitor.probes
-    assert last['diversity'] > 0.4
-    # Measured (seed 0; BUILD.md, "What the tests measured"): untrained blobs,
-    # nothing confident (0%), FID 451; after 600 steps 10 classes, 39% confident,
-    # FID 105 (of 1,000 samples). A generator stuck on one digit covers 1 or 2.
-    assert before['confident'] < 0.05
-    assert after['classes_covered'] >= 8 and after['confident'] > 0.25
-    assert after['fid'] < before['fid'] / 3
+    # Measured (seed 0; BUILD.md, "What the tests measured"): untrained, every
+    # sample one blob (FID 300-odd, nothing among real images); after 600 steps
+    # FID 31, 8 classes, 60% of the probe's samples among real digits.
+    assert before['precision'] < 0.01 and before['classes_covered'] <= 2
+    assert after['fid'] < before['fid'] / 5 and after['classes_covered'] >= 7
+    assert monitor.probes[-1]['realistic'] >= health.RECOGNISABLE_SHARE, monitor.probes
+    # The monitor names no lasting problem: D wins the first hundred steps of a
+    # DCGAN (fired, then cleared), nothing collapses, nothing turns non-finite.
+    fired = {f.kind for f in monitor.findings if f.event == 'fired'}
+    cleared = {f.kind for f in monitor.findings if f.event == 'cleared'}
+    assert fired <= {'discriminator_overpowering'} and fired == cleared, monitor.findings
