@@ -40,6 +40,8 @@ def main():
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--mnist_dir', help='train on the IDX files in this folder')
     parser.add_argument('--train_seconds', type=float, default=600)
+    parser.add_argument('--max_steps', type=int, default=0,
+                        help='stop after this many steps instead (0: time only)')
     parser.add_argument('--samples', default='torch_samples.npy')
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -94,12 +96,12 @@ def train(step, generator, args):
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
     images = torch.from_numpy(images.astype(np.float32) / 127.5 - 1)
     batch, steps, start = args.batch_size, 0, time.perf_counter()
-    while time.perf_counter() - start < args.train_seconds:
+    while time.perf_counter() - start < args.train_seconds and steps != args.max_steps:
         order = torch.randperm(len(images))
         for i in range(0, len(images) - batch + 1, batch):
             step(images[order[i:i + batch]])
             steps += 1
-            if time.perf_counter() - start >= args.train_seconds:
+            if time.perf_counter() - start >= args.train_seconds or steps == args.max_steps:
                 break
     seconds = time.perf_counter() - start
     generator.eval()

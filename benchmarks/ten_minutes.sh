@@ -1,28 +1,35 @@
 #!/usr/bin/env bash
-# Ten minutes of training per recipe, then gan_tf.evaluate on 10,000 samples: the
-# "Quality in ten minutes" table in README.md. Run one job at a time on an
-# otherwise idle machine (each job is timed), from the repository root:
+# What each recipe reaches in ten minutes of training, judged by gan_tf.evaluate on
+# 10,000 samples: the "Quality in ten minutes" table in README.md. From the
+# repository root:
 #
-#   benchmarks/ten_minutes.sh fashion_mnist-mlp fashion_mnist-pytorch ...
-#   benchmarks/ten_minutes.sh all          # every job below, about 3 hours
+#   benchmarks/ten_minutes.sh measure JOB...   # on an idle machine: 60 s of each
+#   benchmarks/ten_minutes.sh JOB...           # train for those steps, evaluate
+#   benchmarks/ten_minutes.sh all              # both, for every job below
+#
+# A job trains for the steps it makes in ten minutes on this machine: ten times
+# what it makes in a 60-second run (`measure`, which needs the machine to itself;
+# evaluations and sample grids during training included). The training itself
+# then goes by steps, so its result does not depend on what else the machine is
+# doing. A recipe's steps are written to $OUT/steps/<recipe>, measured once for
+# both datasets (their images have the same shape, so a step costs the same).
 #
 # Jobs are <dataset>-<recipe>, dataset fashion_mnist or mnist, recipe one of:
-#   mlp, maxout, dcgan, sagan   examples/<recipe>.flags
-#   mlp-plain                   gan_tf's defaults (no moving average)
-#   dcgan-wide                  examples/dcgan.flags at the dcgan defaults' widths
+#   mlp, maxout, dcgan, sagan   gan_tf's defaults for that --arch (examples/*.flags)
+#   mlp-last                    the mlp exporting its last weights, no moving average
+#   dcgan-wide                  the dcgan at twice its default widths
 #   pytorch                     benchmarks/pytorch_mlp_gan.py (needs PyTorch:
 #                               TORCH_PYTHON=/path/to/python with torch installed)
 #   tf_tutorial                 benchmarks/tf_dcgan_tutorial.py
 # Results: out/ten_minutes/<job>/ (gan_tf runs), <job>.log, and <job>.json, the
-# evaluation, whose numbers the table shows. Data: ../shared/data/<dataset>, or
-# SHARED_DATA=/folder/with/mnist/and/fashion_mnist.
+# evaluation, whose numbers the table shows. Data: the datasets' original files in
+# SHARED_DATA/<dataset> (default ../shared/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/ten_minutes}
 SHARED_DATA=${SHARED_DATA:-../shared/data}
 TORCH_PYTHON=${TORCH_PYTHON:-python}
-SECONDS_EACH=600
-mkdir -p "$OUT"
+mkdir -p "$OUT/steps"
 
 evaluate() {  # job dataset source-flag
     python -m gan_tf.evaluate "$3" --dataset="$2" --manual_dir="$SHARED_DATA/$2" \
@@ -31,44 +38,62 @@ evaluate() {  # job dataset source-flag
     grep -E '^(fid|coverage|classes_covered) ' "$OUT/$1.eval.txt" | tr -s ' ' | paste -sd ' '
 }
 
-job() {
+run() {  # job length-flags...: trains job, its log in $OUT/<job>.log
     local job=$1 dataset=${1%%-*} recipe=${1#*-}
+    shift
     local data="$SHARED_DATA/$dataset"
-    case " fashion_mnist mnist : mlp maxout dcgan sagan mlp-plain dcgan-wide pytorch tf_tutorial " in
+    case " fashion_mnist mnist : mlp maxout dcgan sagan mlp-last dcgan-wide pytorch tf_tutorial " in
         *" $dataset "*:*" $recipe "*) ;;
         *) echo "unknown job $job: see $0" >&2; return 1 ;;
     esac
-    # Flags after the recipe's flagfile override it (absl reads them in order).
     local recipe_flags=(--flagfile="examples/${recipe%-*}.flags")
-    [ "$recipe" = mlp-plain ] && recipe_flags=(--arch=mlp)
+    [ "$recipe" = mlp-last ] && recipe_flags+=(--ema_decay=none --noexport_best)
     [ "$recipe" = dcgan-wide ] && recipe_flags+=(--g_widths=128,64 --d_widths=64,128)
-    local gan=(python -m gan_tf.main "${recipe_flags[@]}" --dataset="$dataset"
-               --manual_dir="$data" --max_seconds=$SECONDS_EACH --epochs=1000
-               --out_dir="$OUT" --run_name="$job" --overwrite)
-    echo "$(date +%T) $job: training for $SECONDS_EACH s"
     case $recipe in
-        mlp|maxout|dcgan|sagan|mlp-plain|dcgan-wide) "${gan[@]}" ;;
         pytorch) "$TORCH_PYTHON" benchmarks/pytorch_mlp_gan.py --batch_size=64 \
-                     --mnist_dir="$data" --train_seconds=$SECONDS_EACH \
-                     --samples="$OUT/$job.npy" ;;
+                     --mnist_dir="$data" --samples="$OUT/$job.npy" "$@" ;;
         tf_tutorial) python benchmarks/tf_dcgan_tutorial.py --data_dir="$data" \
-                         --train_seconds=$SECONDS_EACH --samples="$OUT/$job.npy" ;;
+                         --samples="$OUT/$job.npy" "$@" ;;
+        *) python -m gan_tf.main "${recipe_flags[@]}" --dataset="$dataset" \
+               --manual_dir="$data" --out_dir="$OUT" --run_name="$job" --overwrite "$@" ;;
     esac > "$OUT/$job.log" 2>&1 || { echo "$job failed: see $OUT/$job.log" >&2; return 1; }
-    echo "  $(grep -E 'stopped by|steps in' "$OUT/$job.log" | tail -1)"
+}
+
+measure() {  # job: the steps it makes in 60 s, times ten, to $OUT/steps/<recipe>
+    local job=$1 recipe=${1#*-} steps
     case $recipe in
-        pytorch|tf_tutorial) echo "  $(evaluate "$job" "$dataset" --samples="$OUT/$job.npy")" ;;
-        *) echo "  $(evaluate "$job" "$dataset" --export_dir="$OUT/$job/export")" ;;
+        pytorch|tf_tutorial) run "$job" --train_seconds=60 ;;
+        *) run "$job" --max_seconds=60 --max_steps=100000000 ;;
+    esac
+    steps=$(grep -oE '(step [0-9,]+ of|^[0-9]+ steps in)' "$OUT/$job.log" | tail -1 | tr -dc '0-9')
+    echo $(( steps * 10 )) > "$OUT/steps/$recipe"
+    echo "$(date +%T) $job: $steps steps in 60 s: $(( steps * 10 )) for ten minutes"
+}
+
+job() {
+    local job=$1 recipe=${1#*-} dataset=${1%%-*}
+    [ -f "$OUT/steps/$recipe" ] || measure "$job"
+    local steps
+    steps=$(cat "$OUT/steps/$recipe")
+    echo "$(date +%T) $job: training $steps steps"
+    case $recipe in
+        pytorch|tf_tutorial) run "$job" --train_seconds=100000 --max_steps="$steps"
+                             echo "  $(evaluate "$job" "$dataset" --samples="$OUT/$job.npy")" ;;
+        *) run "$job" --max_steps="$steps"
+           echo "  $(evaluate "$job" "$dataset" --export_dir="$OUT/$job/export")" ;;
     esac
 }
 
-jobs=("$@")
-if [ "${jobs[*]:-}" = all ]; then
-    jobs=()
-    for dataset in fashion_mnist mnist; do
-        for recipe in mlp maxout dcgan sagan mlp-plain dcgan-wide pytorch tf_tutorial; do
-            jobs+=("$dataset-$recipe")
-        done
+JOBS=()
+for dataset in fashion_mnist mnist; do
+    for recipe in mlp maxout dcgan sagan mlp-last dcgan-wide pytorch tf_tutorial; do
+        JOBS+=("$dataset-$recipe")
     done
-fi
-[ ${#jobs[@]} -gt 0 ] || { sed -n '2,19p' "$0"; exit 1; }
-for j in "${jobs[@]}"; do job "$j"; done
+done
+case "${1:-}" in
+    measure) shift; [ "${1:-}" = all ] && set -- "${JOBS[@]}"
+             for j in "$@"; do measure "$j"; done ;;
+    all) for j in "${JOBS[@]}"; do job "$j"; done ;;
+    '') sed -n '2,26p' "$0"; exit 1 ;;
+    *) for j in "$@"; do job "$j"; done ;;
+esac

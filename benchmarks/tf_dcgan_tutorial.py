@@ -58,6 +58,8 @@ def main():
                         help='folder with train-images-idx3-ubyte.gz (MNIST or Fashion-MNIST)')
     parser.add_argument('--batch_size', type=int, default=256)
     parser.add_argument('--train_seconds', type=float, default=600)
+    parser.add_argument('--max_steps', type=int, default=0,
+                        help='stop after this many steps instead (0: time only)')
     parser.add_argument('--samples', default='tutorial_samples.npy')
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
@@ -87,11 +89,11 @@ def main():
                                   discriminator.trainable_variables))
 
     steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < args.train_seconds:
+    while time.perf_counter() - start < args.train_seconds and steps != args.max_steps:
         for real in dataset:
             train_step(real)
             steps += 1
-            if time.perf_counter() - start >= args.train_seconds:
+            if time.perf_counter() - start >= args.train_seconds or steps == args.max_steps:
                 break
     seconds = time.perf_counter() - start
     samples = np.concatenate([generator(tf.random.normal([1000, LATENT_DIM]),

@@ -48,12 +48,18 @@ def default_data_dir():
     return os.path.expanduser(os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets'))
 
 
+# An environment variable naming a folder of datasets' original files, one folder
+# per dataset (mnist/, fashion_mnist/): --manual_dir for every dataset at once.
+MANUAL_DIRS = 'GAN_TF_MANUAL_DIRS'
+
+
 def load(dataset, data_dir='', manual_dir='', download=True, split='train',
          image_size=None, crop='centre', channels=None, background='white',
          keep_alpha=False):
     """The `split` images of `dataset`: a folder of images (`folder.load`) or a
     tensorflow-datasets name (`tfds_source.load`), as `registry.data_source`
-    decides. `image_size`, `crop`, `channels`, `background`, `keep_alpha`: what
+    decides; a tfds dataset's original files are looked for in `manual_dir`, else
+    in $GAN_TF_MANUAL_DIRS/<dataset>. `image_size`, `crop`, `channels`, `background`, `keep_alpha`: what
     every image becomes (the Config fields of the same names); None for the
     size and channels: a folder's from its images, a tfds dataset's own."""
     kind, where = registry.data_source(dataset)
@@ -67,6 +73,12 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
                   f'{dataset} for that)', flush=True)
         return ImageData(**folder.load(where, directory, split, image_size, crop,
                                        channels, background, keep_alpha))
+    if not manual_dir and os.environ.get(MANUAL_DIRS):  # a folder per dataset
+        if not os.path.isdir(os.environ[MANUAL_DIRS]):
+            raise UserError(f'{MANUAL_DIRS}={os.environ[MANUAL_DIRS]}: no such folder; '
+                            "name the folder that holds each dataset's original files")
+        if os.path.isdir(os.path.join(os.environ[MANUAL_DIRS], where)):
+            manual_dir = os.path.join(os.environ[MANUAL_DIRS], where)
     found = ImageData(**tfds_source.load(where, directory, manual_dir, download, split,
                                          data_dir_named=bool(data_dir)))
     height, width, depth = found.image_shape
