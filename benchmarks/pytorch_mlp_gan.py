@@ -96,12 +96,12 @@ def train(step, generator, args):
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 784)
     images = torch.from_numpy(images.astype(np.float32) / 127.5 - 1)
     batch, steps, start = args.batch_size, 0, time.perf_counter()
-    while time.perf_counter() - start < args.train_seconds and steps != args.max_steps:
+    while time.perf_counter() - start < args.train_seconds and steps != (args.max_steps or -1):
         order = torch.randperm(len(images))
         for i in range(0, len(images) - batch + 1, batch):
             step(images[order[i:i + batch]])
             steps += 1
-            if time.perf_counter() - start >= args.train_seconds or steps == args.max_steps:
+            if time.perf_counter() - start >= args.train_seconds or steps == (args.max_steps or -1):
                 break
     seconds = time.perf_counter() - start
     generator.eval()

@@ -7,12 +7,13 @@
 #   benchmarks/ten_minutes.sh JOB...           # train for those steps, evaluate
 #   benchmarks/ten_minutes.sh all              # both, for every job below
 #
-# A job trains for the steps it makes in ten minutes on this machine: ten times
-# what it makes in a 60-second run (`measure`, which needs the machine to itself;
-# evaluations and sample grids during training included). The training itself
-# then goes by steps, so its result does not depend on what else the machine is
-# doing. A recipe's steps are written to $OUT/steps/<recipe>, measured once for
-# both datasets (their images have the same shape, so a step costs the same).
+# gan_tf's recipes run as a user types them: their architecture's default length
+# is about ten minutes of training on a 2-core CPU (BUILD.md, "Default run
+# lengths"). Every other job trains for the steps it makes in ten minutes on this
+# machine: ten times what it makes in a 60-second run (`measure`, which needs the
+# machine to itself), written to $OUT/steps/<recipe> and used for both datasets
+# (their images have the same shape, so a step costs the same). Training then goes
+# by steps, so its result does not depend on what else the machine is doing.
 #
 # Jobs are <dataset>-<recipe>, dataset fashion_mnist or mnist, recipe one of:
 #   mlp, maxout, dcgan, sagan   gan_tf's defaults for that --arch (examples/*.flags)
@@ -71,9 +72,15 @@ measure() {  # job: the steps it makes in 60 s, times ten, to $OUT/steps/<recipe
 }
 
 job() {
-    local job=$1 recipe=${1#*-} dataset=${1%%-*}
+    local job=$1 recipe=${1#*-} dataset=${1%%-*} steps
+    case $recipe in
+        mlp|maxout|dcgan|sagan|mlp-last)
+            echo "$(date +%T) $job: training gan_tf's default length"
+            run "$job"
+            echo "  $(evaluate "$job" "$dataset" --export_dir="$OUT/$job/export")"
+            return ;;
+    esac
     [ -f "$OUT/steps/$recipe" ] || measure "$job"
-    local steps
     steps=$(cat "$OUT/steps/$recipe")
     echo "$(date +%T) $job: training $steps steps"
     case $recipe in

@@ -89,11 +89,11 @@ def main():
                                   discriminator.trainable_variables))
 
     steps, start = 0, time.perf_counter()
-    while time.perf_counter() - start < args.train_seconds and steps != args.max_steps:
+    while time.perf_counter() - start < args.train_seconds and steps != (args.max_steps or -1):
         for real in dataset:
             train_step(real)
             steps += 1
-            if time.perf_counter() - start >= args.train_seconds or steps == args.max_steps:
+            if time.perf_counter() - start >= args.train_seconds or steps == (args.max_steps or -1):
                 break
     seconds = time.perf_counter() - start
     samples = np.concatenate([generator(tf.random.normal([1000, LATENT_DIM]),

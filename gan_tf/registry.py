@@ -46,14 +46,15 @@ def _built_in(module, generator, discriminator, **defaults):
 
 
 # The defaults: the best settings measured for each architecture, and a run
-# length of about ten minutes on a 2-core CPU (README, "Quality in ten minutes").
+# length of about ten minutes of training on a 2-core CPU (BUILD.md, "Default run
+# lengths"; README, "Quality in ten minutes").
 ARCHITECTURES = {
-    'mlp': _built_in('mlp', 'MLPGenerator', 'MLPDiscriminator', max_steps=10_000),
+    'mlp': _built_in('mlp', 'MLPGenerator', 'MLPDiscriminator', max_steps=20_000),
     'maxout': _built_in('maxout', 'MaxoutGenerator', 'MaxoutDiscriminator',
-                        max_steps=10_000),
-    'dcgan': _built_in('dcgan', 'DCGANGenerator', 'DCGANDiscriminator', max_steps=8_000),
+                        max_steps=15_000),
+    'dcgan': _built_in('dcgan', 'DCGANGenerator', 'DCGANDiscriminator', max_steps=12_000),
     # Zhang et al. 2019's two time-scale update rule.
-    'sagan': _built_in('sagan', 'SAGANGenerator', 'SAGANDiscriminator', max_steps=3_000,
+    'sagan': _built_in('sagan', 'SAGANGenerator', 'SAGANDiscriminator', max_steps=5_000,
                        lr_g=1e-4, lr_d=4e-4),
 }
 

