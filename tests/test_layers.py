@@ -17,7 +17,7 @@ PACKAGE = os.path.join(REPO, 'gan_tf')
 LAYERS = [
     ['errors', 'registry', 'config', 'cli', '__init__'],
     ['artifacts', 'quality', 'health', 'report', 'latent', 'losses', 'augment',
-     'distribute', 'optimizers', 'models', 'data'],
+     'distribute', 'optimizers', 'models', 'data', 'disturbances'],
     ['gan'],
     ['callbacks', 'runs'],
     ['sources', 'exports', 'judge'],
