@@ -84,7 +84,9 @@ job() {
     steps=$(cat "$OUT/steps/$recipe")
     echo "$(date +%T) $job: training $steps steps"
     case $recipe in
-        pytorch|tf_tutorial) run "$job" --train_seconds=100000 --max_steps="$steps"
+        # PyTorch on one thread when training by steps: the same steps, and its
+        # OpenMP threads, which spin while they wait, do not stall on a shared machine.
+        pytorch|tf_tutorial) OMP_NUM_THREADS=1 run "$job" --train_seconds=100000 --max_steps="$steps"
                              echo "  $(evaluate "$job" "$dataset" --samples="$OUT/$job.npy")" ;;
         *) run "$job" --max_steps="$steps"
            echo "  $(evaluate "$job" "$dataset" --export_dir="$OUT/$job/export")" ;;

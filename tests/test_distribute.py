@@ -232,6 +232,7 @@ MULTI_WORKER_FLAGS = ['--run_name=mw', '--batch_size=32', '--log_every=5',
                       '--nohealth_classes', '--g_widths=64,128', '--d_widths=128,64']
 
 
+@pytest.mark.slow  # three TensorFlow processes and two runs: 60 to 120 s
 def test_two_workers_train_together_and_only_the_chief_writes(mnist_data_dir,
                                                               tmp_path):
     chief_out, worker_out = tmp_path / 'chief', tmp_path / 'worker'
@@ -267,6 +268,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(mnist_data_dir,
     assert (run_dir / 'checkpoints' / 'ckpt-12.index').exists()
 
 
+@pytest.mark.slow  # two more worker processes: 30 s
 def test_a_worker_that_dies_is_reported_by_the_other(mnist_data_dir, tmp_path):
     out = tmp_path / 'out'
     flags = [f'--data_dir={mnist_data_dir}', '--max_steps=100000', '--noexport',

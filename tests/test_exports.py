@@ -110,7 +110,10 @@ def psnr(a, b):
     return np.inf if mse == 0 else 10 * np.log10(255 ** 2 / mse)
 
 
-@pytest.mark.parametrize('case', list(CASES))
+# maxout and sagan in the slow suite: 20 to 40 s each, for paths mlp and dcgan share.
+@pytest.mark.parametrize('case', [pytest.param(case, marks=pytest.mark.slow)
+                                  if case in ('maxout', 'sagan') else case
+                                  for case in CASES])
 def test_converted_formats_give_the_saved_models_images(case, converters, export_of):
     servable, export_dir = export_of(case)
     runners = {name: runner(export_dir, name) for name in ALL}

@@ -95,8 +95,9 @@ def test_shapes_the_generator_cannot_do_are_refused_clearly(arch, image_shape, w
 
 
 def test_dcgan_widths_set_the_blocks_and_default_by_image_size():
-    for shape, g_widths, d_widths in [((28, 28, 1), [128, 64], [64, 128]),
-                                      ((64, 64, 3), [256, 128, 64], [64, 128, 256])]:
+    # Lean by default (BASE_FILTERS): a block more per doubling of the size.
+    for shape, g_widths, d_widths in [((28, 28, 1), [64, 32], [32, 64]),
+                                      ((64, 64, 3), [128, 64, 32], [32, 64, 128])]:
         generator, discriminator = models.build('dcgan', shape)
         assert generator.widths == g_widths and discriminator.widths == d_widths
     generator, discriminator = models.build('dcgan', (32, 32, 3), (64, 32, 16), (8,))
@@ -143,7 +144,7 @@ def test_sagan_has_attention_at_the_middle_resolution_of_both_players():
         model.attention.call = lambda x, training=False, name=name, call=call: (
             seen.setdefault(name, tuple(x.shape[1:])), call(x, training))[1]
     discriminator(generator(tf.zeros((1, 100))))
-    assert seen == {'g': (14, 14, 64), 'd': (14, 14, 64)}
+    assert seen == {'g': (14, 14, 32), 'd': (14, 14, 32)}
 
 
 @pytest.mark.parametrize('arch', sorted(registry.ARCHITECTURES))

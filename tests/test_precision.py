@@ -127,9 +127,10 @@ def test_bench_reports_the_compute_dtype_matmul_rate():
 def test_mixed_precision_run_exports_float32_images(mnist_data_dir, tmp_path):
     out = tmp_path / 'out'
     subprocess.run([sys.executable, '-m', 'gan_tf.main', '--mixed_precision',
-                    '--max_steps=30', '--batch_size=32', f'--data_dir={mnist_data_dir}',
+                    '--max_steps=10', '--batch_size=32', f'--data_dir={mnist_data_dir}',
                     f'--out_dir={out}', '--run_name=bf16', '--eval_every=0',
-                    '--nohealth_classes', '--sample_every=30'],
+                    '--nohealth_classes', '--sample_every=10', '--g_widths=64',
+                    '--d_widths=64'],
                    check=True, capture_output=True, text=True, timeout=600)
     run_dir = out / 'bf16'
     assert json.load(open(run_dir / 'config.json'))['config']['mixed_precision'] is True
@@ -137,7 +138,7 @@ def test_mixed_precision_run_exports_float32_images(mnist_data_dir, tmp_path):
     images = serving(z=tf.random.normal([3, 100]))['images']
     assert images.dtype == tf.float32 and images.shape == (3, 28, 28, 1)
     assert -1.0 <= float(tf.reduce_min(images)) and float(tf.reduce_max(images)) <= 1.0
-    assert os.path.exists(run_dir / 'samples' / 'step_000030.png')
+    assert os.path.exists(run_dir / 'samples' / 'step_000010.png')
 
 
 @pytest.mark.parametrize('loss', ['non_saturating', 'acgan'])

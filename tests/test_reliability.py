@@ -242,7 +242,8 @@ def _training_process(common, run_dir):
     return process
 
 
-@pytest.mark.parametrize('signal_name', ['SIGINT', 'SIGTERM'])
+@pytest.mark.parametrize('signal_name', ['SIGINT',  # one handler: SIGTERM in the slow suite
+                                         pytest.param('SIGTERM', marks=pytest.mark.slow)])
 def test_a_signal_stops_cleanly_within_a_step_and_the_run_resumes(
         signal_name, mnist_data_dir, tmp_path, capsys):
     """Ctrl-C (SIGINT) and a scheduler's SIGTERM: the step ends, then a checkpoint

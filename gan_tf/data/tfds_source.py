@@ -14,6 +14,8 @@ Files the user gave that fail (a mistyped --manual_dir, a truncated file, a data
 directory that cannot be written) stop with one line saying why: never a silent
 fall back to other data.
 """
+import contextlib
+import fcntl
 import gzip
 import os
 import urllib.request
@@ -39,6 +41,32 @@ def load(dataset, data_dir, manual_dir='', download=True, split='train',
     builder = _builder(dataset, data_dir)
     if builder.is_prepared():
         return _from_builder(builder, split, 'prepared')
+    with _one_at_a_time(data_dir, builder.name):
+        builder = _builder(dataset, data_dir)  # prepared by another while we waited?
+        if builder.is_prepared():
+            return _from_builder(builder, split, 'prepared')
+        return _unprepared(builder, dataset, data_dir, manual_dir, download, split,
+                           data_dir_named)
+
+
+@contextlib.contextmanager
+def _one_at_a_time(data_dir, name):
+    """Holds `name`'s lock in `data_dir`: two processes preparing one dataset into
+    one folder (the workers of one machine, two runs started together) would
+    write over each other's files, so the second waits for the first."""
+    try:
+        os.makedirs(data_dir, exist_ok=True)
+        lock = open(os.path.join(data_dir, f'.{name}.gan_tf.lock'), 'a')
+    except OSError:  # an unwritable data directory: preparing it says so
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _unprepared(builder, dataset, data_dir, manual_dir, download, split, data_dir_named):
+    """`load` for a dataset not prepared in `data_dir`."""
     if manual_dir and not os.path.isdir(manual_dir):
         raise UserError(f'--manual_dir={manual_dir}: no such folder; pass the folder '
                         f"that holds {dataset}'s original files")
