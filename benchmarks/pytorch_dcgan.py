@@ -20,6 +20,8 @@ import time
 import torch
 from torch import nn
 
+from torch_gan import best_seconds, gan_step
+
 
 def default_widths(size):
     """gan_tf's dcgan defaults: one stride-2 block per halving of the side while
@@ -81,38 +83,15 @@ def main():
     D = initialise(discriminator(args.image_size, args.channels, d_widths))
     g_opt = torch.optim.Adam(G.parameters(), 2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
-    bce = nn.BCEWithLogitsLoss()
     batch = args.batch_size
     real = torch.rand(batch, args.channels, args.image_size, args.image_size) * 2 - 1
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
-
-    def step():
-        with torch.no_grad():
-            fake = G(torch.randn(batch, 100))
-        d_loss = bce(D(real), ones) + bce(D(fake), zeros)
-        d_opt.zero_grad()
-        d_loss.backward()
-        d_opt.step()
-        g_loss = bce(D(G(torch.randn(batch, 100))), ones)
-        g_opt.zero_grad()
-        g_loss.backward()
-        g_opt.step()
-        return d_loss.item() + g_loss.item()
-
-    def best_seconds(function, calls):
-        best = float('inf')
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                function()
-            best = min(best, (time.perf_counter() - start) / calls)
-        return best
+    step = gan_step(G, D, g_opt, d_opt, real)
 
     step()
     n = 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
-    step_time = best_seconds(step, args.steps)
-    matmul_time = best_seconds(lambda: torch.mm(a, b), 10)
+    step_time = best_seconds(step, args.steps, args.repeats)
+    matmul_time = best_seconds(lambda: torch.mm(a, b), 10, args.repeats)
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}, '
           f'{args.image_size}x{args.image_size}x{args.channels}, G {g_widths}, D {d_widths}')
     print(f'step:          {step_time * 1e3:8.2f} ms')

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from torch_gan import best_seconds, gan_step
+
 
 def mlp(sizes, last, dropout=0.0):
     layers = []
@@ -49,32 +51,9 @@ def main():
     discriminator = mlp([784, 1024, 512, 256], nn.Linear(256, 1), dropout=0.3)
     g_opt = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
     d_opt = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
-    bce = nn.BCEWithLogitsLoss()
     batch = args.batch_size
     real = torch.rand(batch, 784) * 2 - 1
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
-
-    def step(real=real):
-        with torch.no_grad():
-            fake = generator(torch.randn(batch, 100))
-        d_loss = bce(discriminator(real), ones) + bce(discriminator(fake), zeros)
-        d_opt.zero_grad()
-        d_loss.backward()
-        d_opt.step()
-        g_loss = bce(discriminator(generator(torch.randn(batch, 100))), ones)
-        g_opt.zero_grad()
-        g_loss.backward()
-        g_opt.step()
-        return d_loss.item() + g_loss.item()
-
-    def best_seconds(function, calls):
-        best = float('inf')
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                function()
-            best = min(best, (time.perf_counter() - start) / calls)
-        return best
+    step = gan_step(generator, discriminator, g_opt, d_opt, real)
 
     if args.mnist_dir:
         train(step, generator, args)
@@ -82,8 +61,8 @@ def main():
     step()
     n = 2048
     a, b = torch.randn(n, n), torch.randn(n, n)
-    step_time = best_seconds(step, args.steps)
-    matmul_time = best_seconds(lambda: torch.mm(a, b), 10)
+    step_time = best_seconds(step, args.steps, args.repeats)
+    matmul_time = best_seconds(lambda: torch.mm(a, b), 10, args.repeats)
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, batch {batch}')
     print(f'step:          {step_time * 1e3:8.2f} ms')
     print(f'images/second: {batch / step_time:8.0f}')

@@ -17,6 +17,7 @@ fall back to other data.
 import contextlib
 import fcntl
 import gzip
+import logging
 import os
 import urllib.request
 import warnings
@@ -26,6 +27,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from gan_tf.errors import UserError, first_line
+
+# tfds warns of an empty version folder (which its builder leaves where nothing
+# could be prepared) at every look: noise above the line that says why.
+logging.getLogger('absl').addFilter(
+    lambda record: 'has no dataset_info.json' not in record.getMessage())
 
 
 def load(dataset, data_dir, manual_dir='', download=True, split='train',
