@@ -300,23 +300,28 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     images are not finite (a diverged run) is not scored. `on_best(step, result)`
     is called for each scoring with a lower FID than every earlier one (rows of
     earlier processes of the run included): `best` holds that (step, FID).
+    The columns are those of COLUMNS the evaluator gives (`evaluator.metrics`:
+    no class columns without labels). `copies_path`: where the last scoring's
+    most-copied samples go, above their nearest training images (`copies.png`).
     """
 
     COLUMNS = ('step', 'fid', 'kid', 'precision', 'recall', 'density', 'coverage',
                'memorised', 'classes_covered', 'class_kl', 'classifier_score', 'confident')
 
     def __init__(self, evaluator, every, num_samples, csv_path, writer=None, seed=0,
-                 kid_subsets=20, on_best=None):
+                 kid_subsets=20, on_best=None, copies_path=None):
         super().__init__()
         self.evaluator, self.every, self.num_samples = evaluator, every, num_samples
         self.csv_path, self.writer, self.seed = csv_path, writer, seed
         self.kid_subsets, self.on_best = kid_subsets, on_best
+        self.copies_path, self.last_images = copies_path, None
         self.history, self.last_step, self.best = [], None, None
+        self.columns = ('step', *[c for c in self.COLUMNS[1:] if c in evaluator.metrics])
 
     def on_train_begin(self, logs=None):
         self.noise = latent.noise_from_seed(self.model.noise, self.num_samples,
                                             self.model.latent_dim, self.seed).numpy()
-        artifacts.truncate_csv(self.csv_path, self.COLUMNS, int(self.model.step))
+        artifacts.truncate_csv(self.csv_path, self.columns, int(self.model.step))
         earlier = artifacts.read_metrics(self.csv_path) if os.path.exists(
             self.csv_path) else {}
         if len(earlier.get('fid', ())):
@@ -332,6 +337,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         step = int(self.model.step)
         if step != self.last_step:
             self.evaluate(step)
+        if self.copies_path and self.last_images is not None:
+            self.evaluator.save_copies(self.last_images, self.copies_path)
 
     def evaluate(self, step):
         self.last_step = step
@@ -340,16 +347,20 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         images = latent.generate(lambda z: generator(z, training=False), self.noise)
         if not np.isfinite(images).all():
             return
+        self.last_images = images
         result = self.evaluator.score(images, kid_subsets=self.kid_subsets)
-        row = {'step': step, **{k: result[k] for k in self.COLUMNS[1:]}}
-        artifacts.append_csv(self.csv_path, self.COLUMNS, row)
+        row = {'step': step, **{k: result[k] for k in self.columns[1:]}}
+        artifacts.append_csv(self.csv_path, self.columns, row)
         if self.writer:
             with self.writer.as_default(step=step):
-                for key in self.COLUMNS[1:]:
+                for key in self.columns[1:]:
                     tf.summary.scalar(f'eval/{key}', row[key])
-        self.history.append({**row, 'kid_std': result['kid_std'],
-                             'class_shares': result['class_shares'],
+        self.history.append({**row, **{key: result[key] for key in ('kid_std',
+                                                                    'class_shares')
+                                       if key in result},
                              'seconds': round(time.monotonic() - started, 3)})
+        if 'fid' not in result:  # too few real images: no best to keep
+            return
         if self.best is None or result['fid'] < self.best[1]:
             self.best = (step, result['fid'])
             if self.on_best:
@@ -363,7 +374,8 @@ class HealthMonitor(keras.callbacks.Callback):
     writer for text markers and probe scalars. judge: what probes the samples'
     classes, realism and copying (a `gan_tf.judge.Evaluator`: its
     `class_probabilities`, `realistic_share` and `memorised_share` of images in
-    [-1, 1]); None: diversity only. real_images: a batch of real images, the
+    [-1, 1]; classes only where it has `num_classes`, and only once
+    `realistic_share` can tell); None: diversity only. real_images: a batch of real images, the
     yardstick of sample diversity. probe_every: steps between probes
     of modes and diversity. stop_on_collapse: stop training (`stop_reason` says
     why) on mode collapse or near-identical samples. stream: where warnings go.
@@ -419,13 +431,16 @@ class HealthMonitor(keras.callbacks.Callback):
         if self.reference:
             probe['diversity'] = health.diversity(samples, self.reference)
         if self.judge:
-            probabilities = self.judge.class_probabilities(samples)
-            statistics = quality.class_statistics(probabilities)
-            probe.update(classes=probabilities.shape[1],
-                         realistic=self.judge.realistic_share(samples),
-                         memorised=self.judge.memorised_share(samples), **{
-                             key: statistics[key] for key in ('classes_covered', 'confident',
-                                                              'class_shares')})
+            probe['memorised'] = self.judge.memorised_share(samples)
+            realistic = self.judge.realistic_share(samples)
+            if realistic is not None:  # None: too few real images to tell
+                probe['realistic'] = realistic
+            if self.judge.num_classes and realistic is not None:
+                probabilities = self.judge.class_probabilities(samples)
+                statistics = quality.class_statistics(probabilities)
+                probe.update(classes=probabilities.shape[1], **{
+                    key: statistics[key] for key in ('classes_covered', 'confident',
+                                                     'class_shares')})
         self.probes.append(probe)
         self._scalars(step, probe)
         held = {}  # collapse kinds seen on COLLAPSE_PROBES probes in a row

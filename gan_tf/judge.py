@@ -1,11 +1,15 @@
-"""The judge of sample quality: a classifier's feature space, InceptionV3's, and the
-`Evaluator` that scores generated images against the real test split.
+"""The judge of sample quality: a small network's feature space, InceptionV3's,
+and the `Evaluator` that scores generated images against real ones.
 
 Inception weights cannot be downloaded offline, and MNIST-like data needs no
-ImageNet features anyway: a small classifier, trained once per dataset on the
-real training split (seeded, cached on disk with its test accuracy), judges the
-samples against the real test split, in its penultimate layer's features, with
-the metrics of `gan_tf.quality`:
+ImageNet features anyway: a small convolutional network, trained once per set
+of real images (seeded, cached on disk with its accuracy on images it did not
+learn), judges the samples in its penultimate layer's features, with the
+metrics of `gan_tf.quality`. Which images it learns, is measured on and
+compares samples with is `RealImages`' business: a tensorflow-datasets
+dataset's training and test splits; a folder's nine tenths, the tenth held out,
+and the whole folder. What it learns is the judge's task: the classes where the
+images are labelled, else which of four rotations an image was given.
 
   fid               Frechet distance between feature Gaussians; 0 for identical
                     distributions, biased upwards for few samples.
@@ -16,30 +20,36 @@ the metrics of `gan_tf.quality`:
                     diversity.
   density, coverage the same with balls around real images only, robust to
                     outliers.
+  memorised         share of samples copying a training image.
   classes_covered   classes predicted for at least a fifth of their fair share.
   class_kl          KL(sample class histogram || real class histogram), nats.
   classifier_score  the Inception Score's analogue.
   confident         share of samples the classifier labels with p > 0.9.
   class_shares      the sample class histogram itself.
   label_accuracy    conditional generators: the share of samples of the class asked for.
-And, when InceptionV3 weights are at hand (`--inception_weights`, or Keras'
-cache), `inception_fid`: the usual FID, in InceptionV3's pool features.
+The class metrics need labels; those comparing distributions need at least
+MIN_REFERENCE real images. And, when InceptionV3 weights are at hand
+(`--inception_weights`, or Keras' cache), `inception_fid`: the usual FID, in
+InceptionV3's pool features.
 
 `python -m gan_tf.evaluate` (`evaluate`, below) scores an export, a checkpoint or
 a .npy of samples; during training, `gan_tf.callbacks.PeriodicEvaluation` scores
 the generator every N steps with an `Evaluator`.
 """
+import functools
 import hashlib
 import io
 import json
 import os
 import tempfile
+import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gan_tf import artifacts, data, quality, sources
+from gan_tf import artifacts, data, quality, registry, sources
+from gan_tf.config import IMAGE_OPTIONS, Config
 from gan_tf.errors import UserError
 
 FEATURES = 'features'  # name of the classifier layer whose outputs are the features
@@ -47,8 +57,30 @@ FEATURES = 'features'  # name of the classifier layer whose outputs are the feat
 # afresh rather than read (earlier versions cached a dense one).
 MAKE = 'conv1'
 EPOCHS = 3
+# Fewest training steps (batches of 128) a judge takes: small folders get more
+# epochs (a 1,000-image folder has 8 batches an epoch). Measured on the emoji
+# folder, BUILD.md "Judging a folder of images".
+MIN_STEPS = 300
+BATCH_SIZE = 128
 # Training images whose features the memorisation figure compares samples with.
 MEMORY_IMAGES = 10_000
+# A folder's judge learns all but every HELD_OUT_EVERY-th image (a random tenth:
+# the folder's cache is in a shuffled order) and is measured on those; a folder
+# of fewer than 2 * HELD_OUT_EVERY images holds none out.
+HELD_OUT_EVERY = 10
+# The most of a folder's images a judge uses, at random: StyleGAN's fid50k_full
+# compares with up to 50,000 real images; and at most ARRAY_BYTES of them as
+# float32 pixels (64 px colour: 43,690 images).
+FOLDER_IMAGES = 50_000
+ARRAY_BYTES = 2 << 30
+# Fewer real images than this: no distributions to compare (FID's covariance,
+# k=5 nearest-neighbour balls), only copies and classes.
+MIN_REFERENCE = 10
+DISTRIBUTION_METRICS = ('fid', 'kid', 'precision', 'recall', 'density', 'coverage')
+CLASS_METRICS = ('classes_covered', 'class_kl', 'classifier_score', 'confident')
+ROTATIONS = 4  # the unlabelled judge's task: 0, 90, 180 or 270 degrees
+TASKS = {'classes': 'the classes of',
+         'rotation': 'which of 4 rotations (0, 90, 180, 270 degrees) was given to'}
 INCEPTION_FILE = 'inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5'
 
 
@@ -80,39 +112,159 @@ def build_classifier(image_shape, num_classes):
     return keras.Model(inputs, keras.layers.Dense(num_classes)(features))
 
 
+# ------------------------------------------------------------------ real images
+
+class RealImages:
+    """The real images of `dataset`, as `image_options` (`data.load`'s keywords:
+    the run's --image_size, --crop, ...) make them, that a judge learns from, is
+    measured on and compares samples with.
+
+    A tensorflow-datasets dataset has two splits: the judge learns the training
+    split and is measured on the test split, which samples are compared with. A
+    folder has one: the judge learns nine tenths of its images and is measured
+    on the tenth held out; samples are compared with the whole folder (as
+    StyleGAN's fid50k_full; at most FOLDER_IMAGES, at random). Copies are looked
+    for among the images the GAN learns: the training split, or the folder.
+
+    `task`, what the judge learns: 'classes' where the images are labelled (a
+    folder's class subfolders), else 'rotation': which of four quarter turns an
+    image was given (Gidaris et al. 2018, "Unsupervised representation learning
+    by predicting image rotations"). Telling an upright picture from a turned
+    one takes seeing what is in it, so the features serve FID, KID,
+    precision/recall, density/coverage and copying without any label; classes
+    it cannot name.
+    """
+
+    def __init__(self, dataset, data_dir='', manual_dir='', image_options=None):
+        self.dataset = dataset
+        self.load = functools.partial(data.load, dataset, data_dir, manual_dir,
+                                      download=False, quiet=True, **(image_options or {}))
+        self.train = self.load()
+        self.folder = registry.data_source(dataset)[0] == 'folder'
+        self.task = 'classes' if self.train.num_classes else 'rotation'
+        self.num_classes = self.train.num_classes
+        self.image_shape = tuple(self.train.image_shape)
+        # Prepared or resized images carry their cache's key: another folder,
+        # size or crop, another judge.
+        self.name = registry.dataset_name(dataset) + (
+            f'-{self.train.key[:16]}' if self.train.key else '')
+        self.held_out_name = ('a held-out tenth of the folder' if self.folder else
+                              'the test split')
+        self.reference_name = 'the whole folder' if self.folder else 'the test split'
+        self._arrays = {}
+
+    def arrays(self, split):
+        """(images in [-1, 1], labels) of `split` ('train' or 'test'), kept
+        until `release`."""
+        if split not in self._arrays:
+            if split == 'test':
+                self._arrays[split] = data.arrays(self.load(split='test'))
+            elif self.folder:
+                self._arrays[split] = data.arrays(self.train, min(
+                    FOLDER_IMAGES, ARRAY_BYTES // (4 * int(np.prod(self.image_shape)))))
+            else:
+                self._arrays[split] = data.arrays(self.train)
+        return self._arrays[split]
+
+    def release(self):
+        self._arrays = {}
+
+    def _held_out_rows(self):
+        count = len(self.arrays('train')[0])
+        if count < 2 * HELD_OUT_EVERY:
+            return np.zeros(count, bool)
+        return np.arange(count) % HELD_OUT_EVERY == 0
+
+    def learn(self):
+        """(images, labels) the judge learns from."""
+        if not self.folder:
+            return self.arrays('train')
+        images, labels = self.arrays('train')
+        kept = ~self._held_out_rows()
+        return images[kept], labels[kept]
+
+    def held_out(self):
+        """(images, labels) the judge's accuracy is measured on (maybe none)."""
+        if not self.folder:
+            return self.arrays('test')
+        images, labels = self.arrays('train')
+        held = self._held_out_rows()
+        return images[held], labels[held]
+
+    def reference(self):
+        """(images, labels) samples are compared with."""
+        return self.arrays('train' if self.folder else 'test')
+
+    def memory_index(self):
+        """Which training images copies are looked for among: MEMORY_IMAGES at
+        most, at random (seeded)."""
+        count = len(self.arrays('train')[0])
+        return np.random.default_rng(0).permutation(count)[:MEMORY_IMAGES]
+
+    def training_images(self, index):
+        """The training images at `index`, in [-1, 1]."""
+        return self.arrays('train')[0][index]
+
+
+def rotated(images, turns):
+    """Each image turned `turns[i]` quarter turns counter-clockwise."""
+    out = np.empty_like(images)
+    for k in range(ROTATIONS):
+        chosen = turns == k
+        out[chosen] = np.rot90(images[chosen], k, axes=(1, 2))
+    return out
+
+
+class RotatedBatches(keras.utils.PyDataset):
+    """Batches of (image given a random quarter turn, how many), each image once
+    an epoch and turned afresh each time (seeded); a folder smaller than a batch
+    is repeated to fill one."""
+
+    def __init__(self, images, seed):
+        super().__init__()
+        self.images, self.rng = images, np.random.default_rng(seed)
+        self.epoch_size = max(len(images), BATCH_SIZE)
+        self.on_epoch_end()
+
+    def __len__(self):
+        return -(-self.epoch_size // BATCH_SIZE)
+
+    def __getitem__(self, i):
+        part = slice(i * BATCH_SIZE, (i + 1) * BATCH_SIZE)
+        turns = self.turns[part]
+        return rotated(self.images[self.order[part]], turns), turns
+
+    def on_epoch_end(self):
+        self.order = np.resize(self.rng.permutation(len(self.images)), self.epoch_size)
+        self.turns = self.rng.integers(ROTATIONS, size=self.epoch_size)
+
+
+def judge_path(real, cache):
+    """Where the judge of `real` is kept: one per dataset (and size, crop,
+    channels), or per folder listing; task and make in the name."""
+    task = '' if real.task == 'classes' else 'rotation-'
+    return os.path.join(cache, f'{real.name}.{task}{MAKE}.keras')
+
+
 def load_classifier(dataset, data_dir='', manual_dir='', cache_dir='', seed=0,
-                    epochs=EPOCHS, train_images=None):
-    """(classifier, info): the cached judging classifier of `dataset`, trained on
-    its training split the first time (`train_images`: only that many of them,
-    for a quick judge). `info` records how it was trained and its accuracy on
-    the test split. The cache is written whole or not at all."""
-    path = os.path.join(cache_folder(cache_dir, data_dir), f'{dataset}.{MAKE}.keras')
+                    epochs=None, train_images=None, image_options=None):
+    """(classifier, info): the cached judge of `dataset` (`RealImages`), trained
+    the first time (`epochs`: default EPOCHS, more for small data, at least
+    MIN_STEPS steps; `train_images`: only that many images, for a quick judge).
+    `info` records how it was trained and its accuracy on held-out images."""
+    real = RealImages(dataset, data_dir, manual_dir, image_options)
+    return cached_classifier(real, judge_path(real, cache_folder(cache_dir, data_dir)),
+                             seed, epochs, train_images)
+
+
+def cached_classifier(real, path, seed=0, epochs=None, train_images=None):
+    """(classifier, info) kept at `path`, trained first when it is not there; the
+    cache is written whole or not at all."""
     if os.path.exists(path) and os.path.exists(f'{path}.json'):
         with open(f'{path}.json') as f:
             return keras.saving.load_model(path), json.load(f)
-
-    train = data.load(dataset, data_dir, manual_dir, download=False)
-    test = data.load(dataset, data_dir, manual_dir, download=False, split='test')
-    if not train.num_classes:
-        raise UserError(f'{dataset} has no labels to train the judging classifier on')
-    x, y = data.arrays(train)
-    if train_images:
-        keep = np.random.default_rng(seed).permutation(len(x))[:train_images]
-        x, y = x[keep], y[keep]
-    keras.utils.set_random_seed(seed)
-    classifier = build_classifier(train.image_shape, train.num_classes)
-    batch_size = 128
-    steps = epochs * -(-len(x) // batch_size)
-    classifier.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(2e-3, steps)),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=['accuracy'])
-    print(f'judge: training the {dataset} classifier once, on {len(x):,} images '
-          f'({epochs} epochs; cached in {os.path.dirname(path)})', flush=True)
-    classifier.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
-    accuracy = classifier.evaluate(*data.arrays(test), batch_size=1000, verbose=0)[1]
-    info = {'dataset': dataset, 'make': MAKE, 'test_accuracy': round(float(accuracy), 4),
-            'train_examples': len(x), 'epochs': epochs, 'seed': seed}
+    classifier, info = train_classifier(real, seed, epochs, train_images,
+                                        os.path.dirname(path))
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as scratch:
         saved = os.path.join(scratch, 'classifier.keras')
@@ -122,15 +274,73 @@ def load_classifier(dataset, data_dir='', manual_dir='', cache_dir='', seed=0,
     return classifier, info
 
 
-class Classifier:
-    """The judging classifier of `dataset` (`load_classifier`), with what its
-    users ask of it: features and class probabilities of images in [-1, 1]."""
+def train_classifier(real, seed=0, epochs=None, train_images=None, where=''):
+    """(classifier, info): a new judge of `real`, trained on `real.learn()` for
+    its task and measured on `real.held_out()`."""
+    started = time.monotonic()
+    x, y = real.learn()
+    if train_images:
+        keep = np.random.default_rng(seed).permutation(len(x))[:train_images]
+        x, y = x[keep], y[keep]
+    rotation = real.task == 'rotation'
+    keras.utils.set_random_seed(seed)
+    classifier = build_classifier(real.image_shape,
+                                  ROTATIONS if rotation else real.num_classes)
+    batches = RotatedBatches(x, seed) if rotation else None
+    steps_per_epoch = len(batches) if rotation else -(-len(x) // BATCH_SIZE)
+    epochs = epochs or max(EPOCHS, -(-MIN_STEPS // steps_per_epoch))
+    classifier.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
+            2e-3, epochs * steps_per_epoch)),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=['accuracy'])
+    learns = 'the classes' if not rotation else (
+        'which of 4 rotations an image was given (no labels to learn)')
+    print(f'judge: training a network on {real.dataset} once, to tell {learns}: '
+          f'{len(x):,} images, {epochs} epochs (cached in {where})', flush=True)
+    if rotation:
+        classifier.fit(batches, epochs=epochs, verbose=0)
+    else:
+        classifier.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0,
+                       shuffle=True)
+    held_x, held_y = real.held_out()
+    if rotation:  # each held-out image given one turn, the four equally often
+        held_y = np.arange(len(held_x)) % ROTATIONS
+        held_x = rotated(held_x, held_y)
+    accuracy = (round(float(classifier.evaluate(held_x, held_y, batch_size=1000,
+                                                verbose=0)[1]), 4)
+                if len(held_x) else None)
+    info = {'dataset': real.dataset, 'make': MAKE, 'task': real.task,
+            'test_accuracy': accuracy, 'held_out': len(held_x),
+            'held_out_from': real.held_out_name, 'train_examples': len(x),
+            'epochs': epochs, 'seed': seed,
+            'seconds': round(time.monotonic() - started, 1)}
+    return classifier, info
 
-    def __init__(self, dataset, data_dir='', manual_dir='', cache_dir=''):
-        self.dataset = dataset
-        self.model, self.info = load_classifier(dataset, data_dir, manual_dir, cache_dir)
-        self.trained_at = os.path.getmtime(os.path.join(
-            cache_folder(cache_dir, data_dir), f'{dataset}.{MAKE}.keras.json'))
+
+def describe_judge(info):
+    """One line: what the judge learned, and how well on images it did not learn."""
+    what = TASKS[info.get('task', 'classes')]
+    if info['test_accuracy'] is None:
+        how = (f'not measured: too few images to hold any out (fewer than '
+               f'{2 * HELD_OUT_EVERY})')
+    else:
+        held = info.get('held_out')
+        how = (f'{info["test_accuracy"]:.1%} right on '
+               f'{info.get("held_out_from", "the test split")}'
+               + (f' ({held:,} images)' if held else ''))
+    return f'judge: a network trained to tell {what} {info["dataset"]} images; {how}'
+
+
+class Classifier:
+    """The judge of `real` (a `RealImages`), kept in the folder `cache`
+    (`cached_classifier`), with what its users ask of it: features and class
+    probabilities of images in [-1, 1]."""
+
+    def __init__(self, real, cache):
+        self.path = judge_path(real, cache)
+        self.model, self.info = cached_classifier(real, self.path)
+        self.trained_at = os.path.getmtime(f'{self.path}.json')
         self.features_and_logits = features_and_logits_model(self.model)
         self.image_shape = tuple(self.model.inputs[0].shape[1:])
 
@@ -154,14 +364,16 @@ class Classifier:
 
 
 def cache_folder(cache_dir, data_dir):
-    """Where judging classifiers and real-image statistics are kept."""
+    """Where judging classifiers and real-image statistics are kept: beside the
+    prepared images, never inside a folder of images (`data.folder` refuses a
+    --data_dir there)."""
     return cache_dir or os.path.join(data_dir or data.default_data_dir(),
                                      'gan_tf_classifiers')
 
 
 def features_and_logits_model(classifier):
     """One model giving both the features and the logits of the classifier."""
-    return keras.Model(classifier.inputs,
+    return keras.Model(classifier.inputs[0],  # one input, not a list: called directly
                        [classifier.get_layer(FEATURES).output, classifier.outputs[0]])
 
 
@@ -214,6 +426,8 @@ class Inception:
         # Batch by batch: 10,000 images at 299 x 299 x 3 would take 10.7 GB.
         for start in range(0, len(images), batch_size):
             x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+            if x.shape[-1] in (2, 4):  # --keep_alpha: InceptionV3 sees no alpha
+                x = x[..., :-1]
             if x.shape[-1] == 1:
                 x = tf.repeat(x, 3, axis=-1)
             x = tf.image.resize(x, (self.size, self.size))
@@ -245,52 +459,80 @@ class Inception:
 # ------------------------------------------------------------------- Evaluator
 
 class Evaluator:
-    """Scores samples against `dataset`'s real test split.
+    """Scores samples against the real images of `dataset` (`RealImages`: the
+    test split, or a whole folder), as `image_options` make them.
 
-    Loads (or trains, the first time) the judging classifier and computes the
-    real features, their nearest-neighbour radii and, with `inception`, the real
-    InceptionV3 statistics once; then each `score` costs only the samples'
-    features: fit for scoring the generator every few thousand training steps.
+    Loads (or trains, the first time) the judge and computes the real features,
+    their nearest-neighbour radii and, with `inception`, the real InceptionV3
+    statistics once; then each `score` costs only the samples' features: fit
+    for scoring the generator every few thousand training steps. `metrics`: the
+    keys `score` gives; `left_out`: a line for each kind it cannot give, and why.
     """
 
     def __init__(self, dataset, data_dir='', manual_dir='', cache_dir='',
-                 inception=None):
+                 inception=None, image_options=None):
         self.dataset = dataset
-        self.classifier = Classifier(dataset, data_dir, manual_dir, cache_dir)
+        self.real = RealImages(dataset, data_dir, manual_dir, image_options)
+        cache = cache_folder(cache_dir, data_dir)
+        self.classifier = Classifier(self.real, cache)
         self.info = self.classifier.info
-        test = data.load(dataset, data_dir, manual_dir, download=False, split='test')
-        real_images, real_labels = data.arrays(test)
-        self.num_classes = test.num_classes
-        self.real_shares = np.bincount(real_labels, minlength=self.num_classes) / len(real_labels)
+        self.task, self.num_classes = self.real.task, self.real.num_classes
+        real_images, real_labels = self.real.reference()
         self.real_count = len(real_images)
-        reference = self._reference(real_images, data_dir, manual_dir,
-                                    cache_folder(cache_dir, data_dir))
+        if self.num_classes:
+            self.real_shares = (np.bincount(real_labels, minlength=self.num_classes)
+                                / len(real_labels))
+        reference = self._reference(real_images, self.classifier.path)
         self.real_features, self.train_features = reference['real'], reference['train']
-        self.real_radii = {3: reference['radii3'], 5: reference['radii5']}
-        self.train_spacing = reference['spacing']
-        self.real_gaussian = quality.gaussian(self.real_features)
-        self.inception = inception
-        if inception:
-            self.real_inception = inception.real_statistics(
-                dataset, real_images, cache_folder(cache_dir, data_dir))
+        self.train_spacing, self.memory_index = reference['spacing'], reference['index']
+        # Enough real images to compare distributions with (FID, k-NN balls)?
+        self.compares = self.real_count >= MIN_REFERENCE
+        if self.compares:
+            self.real_radii = {3: reference['radii3'], 5: reference['radii5']}
+            self.real_gaussian = quality.gaussian(self.real_features)
+        self.inception = inception if self.compares else None
+        if self.inception:
+            self.real_inception = inception.real_statistics(self.real.name, real_images,
+                                                            cache)
+        self.real.release()  # the pixels: only `copies` reads some again
+        self.left_out = []
+        if not self.compares:
+            self.left_out.append(
+                f'{", ".join(DISTRIBUTION_METRICS)}: left out: too few real images to '
+                f'compare distributions with ({self.real_count}; at least '
+                f'{MIN_REFERENCE}); memorised still says whether samples copy them')
+        if self.task != 'classes':
+            self.left_out.append(
+                f'{", ".join(CLASS_METRICS)}: left out: {dataset} has no labels (a '
+                'folder: no class subfolders), so its judge learned which of 4 '
+                'rotations an image was given, which names no classes')
+        self.metrics = ((*DISTRIBUTION_METRICS,) if self.compares else ()) + (
+            'memorised',) + (CLASS_METRICS if self.task == 'classes' else ())
 
-    def _reference(self, real_images, data_dir, manual_dir, cache):
+    def _reference(self, real_images, judge):
         """The real images' side of every metric, computed once per judge and
-        kept beside it: the test split's features and nearest-neighbour radii,
-        and the features of MEMORY_IMAGES training images (the memorisation
-        figure's) with each one's distance to its nearest other."""
-        path = os.path.join(cache, f'{self.dataset}.{MAKE}.reference.npz')
+        kept beside it: the reference images' features and nearest-neighbour
+        radii, and the features of MEMORY_IMAGES training images (the
+        memorisation figure's; `index`: which) with each one's distance to its
+        nearest other."""
+        path = f'{judge[:-len(".keras")]}.reference.npz'
         if os.path.exists(path) and os.path.getmtime(path) >= self.classifier.trained_at:
             with np.load(path) as kept:
                 return dict(kept)
-        real, _ = self.classifier.features_and_probabilities(real_images)
-        train, _ = data.arrays(data.load(self.dataset, data_dir, manual_dir, download=False))
-        remembered = np.random.default_rng(0).permutation(len(train))[:MEMORY_IMAGES]
-        train, _ = self.classifier.features_and_probabilities(train[remembered])
-        reference = dict(real=real, train=train,
-                         radii3=quality.nearest_neighbour_radii(real, 3),
-                         radii5=quality.nearest_neighbour_radii(real, 5),
-                         spacing=np.sqrt(quality.nearest_neighbour_radii(train, 1)))
+        features = self.classifier.features_and_probabilities
+        real, _ = features(real_images)
+        index = self.real.memory_index()
+        memory = self.real.training_images(index)
+        train, _ = features(memory)
+        if len(train) > 1:
+            spacing = np.sqrt(quality.nearest_neighbour_radii(train, 1))
+        else:  # one image: the others nearest it are itself turned (a yardstick)
+            turned, _ = features(rotated(np.repeat(memory, 3, 0), np.arange(1, 4)))
+            spacing, _ = quality.nearest(train, turned)
+        reference = dict(real=real, train=train, spacing=spacing, index=index)
+        if len(real) >= MIN_REFERENCE:
+            reference.update(radii3=quality.nearest_neighbour_radii(real, 3),
+                             radii5=quality.nearest_neighbour_radii(real, 5))
         buffer = io.BytesIO()
         np.savez(buffer, **reference)
         artifacts.write_file(path, buffer.getvalue())
@@ -310,30 +552,26 @@ class Evaluator:
         if not np.isfinite(samples).all():
             raise UserError('samples hold NaN or Inf: a diverged generator?')
         features, probabilities = self.classifier.features_and_probabilities(samples)
-        kid, kid_std = quality.kernel_distance(features, self.real_features, kid_subsets)
-        precision, recall = quality.precision_and_recall(
-            self.real_features, features, 3, self.real_radii[3])
-        density, coverage = quality.density_and_coverage(
-            self.real_features, features, 5, self.real_radii[5])
-        classes = quality.class_statistics(probabilities, self.real_shares)
-        memorised = quality.memorised_share(features, self.train_features, self.train_spacing)
-        result = {
-            'samples': len(samples),
-            'fid': quality.frechet_distance_of_gaussians(*quality.gaussian(features),
-                                                         *self.real_gaussian),
-            'kid': kid,
-            'kid_std': kid_std,
-            'precision': precision,
-            'recall': recall,
-            'density': density,
-            'coverage': coverage,
-            'memorised': memorised,
-            **{key: classes[key] for key in ('classes_covered', 'class_kl',
-                                             'classifier_score', 'confident',
-                                             'class_shares')},
-            'classifier_test_accuracy': self.info['test_accuracy'],
-        }
-        if labels is not None:
+        result = {'samples': len(samples)}
+        if self.compares:
+            kid, kid_std = quality.kernel_distance(features, self.real_features,
+                                                   kid_subsets)
+            precision, recall = quality.precision_and_recall(
+                self.real_features, features, 3, self.real_radii[3])
+            density, coverage = quality.density_and_coverage(
+                self.real_features, features, 5, self.real_radii[5])
+            result.update(
+                fid=quality.frechet_distance_of_gaussians(*quality.gaussian(features),
+                                                          *self.real_gaussian),
+                kid=kid, kid_std=kid_std, precision=precision, recall=recall,
+                density=density, coverage=coverage)
+        result['memorised'] = quality.memorised_share(features, self.train_features,
+                                                      self.train_spacing)
+        if self.task == 'classes':
+            classes = quality.class_statistics(probabilities, self.real_shares)
+            result.update({key: classes[key] for key in (*CLASS_METRICS, 'class_shares')})
+        result['classifier_test_accuracy'] = self.info['test_accuracy']
+        if labels is not None and self.task == 'classes':
             result['label_accuracy'] = float(np.mean(probabilities.argmax(1) ==
                                                      np.asarray(labels)))
         if self.inception:
@@ -341,16 +579,18 @@ class Evaluator:
                 *quality.gaussian(self.inception.features(samples)), *self.real_inception)
         return result
 
-
     def class_probabilities(self, images):
         """The judging classifier's class probabilities of a few images."""
         return self.classifier.class_probabilities(images)
 
     def realistic_share(self, images):
         """The share of a few images that lie among real ones: inside the real
-        test images' k=3 nearest-neighbour balls in the judge's features (the
-        health monitor's test that samples are judged at all: the classifier
-        itself is confident even on noise)."""
+        reference images' k=3 nearest-neighbour balls in the judge's features
+        (the health monitor's test that samples are judged at all: the
+        classifier itself is confident even on noise); None with too few real
+        images."""
+        if not self.compares:
+            return None
         features = self.classifier.model_features(images)
         return quality.share_inside(features, self.real_features, self.real_radii[3])
 
@@ -360,16 +600,42 @@ class Evaluator:
         return quality.memorised_share(self.classifier.model_features(images),
                                        self.train_features, self.train_spacing)
 
+    def copies(self, samples, count=8):
+        """(samples, the training image nearest each, ratio) of the `count`
+        samples nearest a training image for its spacing (`quality.copy_ratios`),
+        the most-copied first; a ratio under quality.MEMORISED_RATIO is a copy."""
+        samples = np.asarray(samples, np.float32)
+        features, _ = self.classifier.features_and_probabilities(samples)
+        ratios, nearest = quality.copy_ratios(features, self.train_features,
+                                              self.train_spacing)
+        chosen = np.argsort(ratios, kind='stable')[:count]
+        originals = self.real.training_images(self.memory_index[nearest[chosen]])
+        self.real.release()
+        return samples[chosen], originals, ratios[chosen]
+
+    def save_copies(self, samples, path, count=8):
+        """A PNG of the `count` most-copied samples (top row) above the training
+        image nearest each (bottom row); returns how many of them are copies."""
+        pictures, originals, ratios = self.copies(samples, count)
+        artifacts.save_grid(np.concatenate([pictures, originals]), path,
+                            columns=len(pictures))
+        return int(np.sum(ratios < quality.MEMORISED_RATIO))
+
+
+def describe(evaluator):
+    """Lines saying what judges the samples, and what it cannot score."""
+    return '\n'.join([describe_judge(evaluator.info), *evaluator.left_out])
+
 
 def evaluate_samples(samples, dataset, data_dir='', manual_dir='', cache_dir='',
-                     inception=None, labels=None):
-    """Scores `samples` (images in [-1, 1], NHWC) against `dataset`'s test split.
+                     inception=None, labels=None, image_options=None):
+    """Scores `samples` (images in [-1, 1], NHWC) against `dataset`'s real images.
 
     `inception`: an `Inception` to add `inception_fid`. For many calls, keep an
     `Evaluator` instead: this loads the classifier and real data every time.
     """
-    return Evaluator(dataset, data_dir, manual_dir, cache_dir, inception).score(
-        samples, labels=labels)
+    return Evaluator(dataset, data_dir, manual_dir, cache_dir, inception,
+                     image_options).score(samples, labels=labels)
 
 
 # ----------------------------------------------------- python -m gan_tf.evaluate
@@ -379,6 +645,7 @@ HINTS = {**dict.fromkeys(('fid', 'kid', 'class_kl', 'inception_fid'), 'lower is 
          **dict.fromkeys(('precision', 'recall', 'coverage', 'classes_covered',
                           'classifier_score', 'confident'), 'higher is better'),
          'density': 'about 1 for real data',
+         'classifier_test_accuracy': "the judge's own, on images it did not learn",
          'label_accuracy': 'higher is better (share of the class asked for)'}
 
 
@@ -400,20 +667,43 @@ def format_table(result):
     return '\n'.join(lines)
 
 
+def image_options(flags, run):
+    """The image options (`data.load`'s keywords) to judge with: those given as
+    flags, else the run's (`run`: its config.json's options), else the
+    defaults; checked as training checks them."""
+    options = {name: run[name] for name in IMAGE_OPTIONS if name in run}
+    options.update({name: getattr(flags, name) for name in IMAGE_OPTIONS
+                    if getattr(flags, name) is not None})
+    return Config(**options).image_options
+
+
 def evaluate(flags):
     """`python -m gan_tf.evaluate`: scores the samples of one source (`flags`:
-    see `gan_tf.evaluate`), prints the table and writes --json."""
+    see `gan_tf.evaluate`), prints the table and writes --json (and --copies)."""
     weights = inception_weights_path(flags.inception_weights)
     source = sources.open_source(flags.export_dir, flags.checkpoint, flags.samples)
+    # The real images the run trained on, as it saw them, unless told otherwise.
+    run = source.config if flags.dataset in ('', source.config.get('dataset')) else {}
+    dataset = flags.dataset or run.get('dataset') or 'mnist'
     samples, labels = source.sample(flags.num, flags.seed)
     inception = Inception(weights, flags.inception_size) if weights else None
-    result = evaluate_samples(samples, flags.dataset, flags.data_dir, flags.manual_dir,
-                              inception=inception, labels=labels)
-    print(f'{result["samples"]} samples from {source.name} against the '
-          f'{flags.dataset} test split')
+    evaluator = Evaluator(dataset, flags.data_dir or run.get('data_dir', ''),
+                          flags.manual_dir or run.get('manual_dir', ''),
+                          inception=inception, image_options=image_options(flags, run))
+    result = evaluator.score(samples, labels=labels)
+    print(f'{result["samples"]} samples from {source.name} against '
+          f'{evaluator.real.reference_name} of {dataset} ({evaluator.real_count:,} '
+          'images)')
+    print(describe_judge(evaluator.info))
     print(format_table(result))
-    if not inception:
+    for line in evaluator.left_out:
+        print(line)
+    if not evaluator.inception:
         result['inception_fid'] = None
-        print(INCEPTION_MISSING)
+        print(INCEPTION_MISSING if evaluator.compares else 'inception_fid: left out too')
+    if flags.copies:
+        copied = evaluator.save_copies(samples, flags.copies)
+        print(f'wrote {flags.copies}: the 8 samples nearest a training image (top) '
+              f'above it (bottom); {copied} of them copies')
     if flags.json:
         artifacts.write_file(flags.json, json.dumps(result, indent=2))

@@ -167,15 +167,23 @@ def nearest(points, references):
     return distances, indices
 
 
+def copy_ratios(features, train_features, train_spacing):
+    """(ratio, index) of each sample: its distance to its nearest training image
+    (in features) over that image's distance to its own nearest training
+    neighbour (`train_spacing`: sqrt(nearest_neighbour_radii(train_features, 1))),
+    and which training image that is. Below MEMORISED_RATIO: a copy."""
+    distances, indices = nearest(features, train_features)
+    return distances / np.maximum(train_spacing[indices], 1e-12), indices
+
+
 def memorised_share(features, train_features, train_spacing, ratio=MEMORISED_RATIO):
     """The share of samples that copy a training image: nearer to their nearest
-    training image (in features) than `ratio` times that image's distance to its
-    own nearest training neighbour (`train_spacing`:
-    sqrt(nearest_neighbour_radii(train_features, 1))). In the spirit of Alaa et
-    al. 2022's authenticity ("How faithful is your synthetic data?"), with a
-    margin: at ratio 1, some real images not in the training set count too."""
-    distances, indices = nearest(features, train_features)
-    return float(np.mean(distances < ratio * np.maximum(train_spacing[indices], 1e-12)))
+    training image than `ratio` times that image's distance to its own nearest
+    training neighbour (`copy_ratios`). In the spirit of Alaa et al. 2022's
+    authenticity ("How faithful is your synthetic data?"), with a margin: at
+    ratio 1, some real images not in the training set count too."""
+    ratios, _ = copy_ratios(features, train_features, train_spacing)
+    return float(np.mean(ratios < ratio))
 
 
 def class_statistics(probabilities, real_shares=None):

@@ -170,6 +170,7 @@ def _summary(run_dir, record, metrics):
         ('learning rates G / D', f'{config.get("lr_g")} / {config.get("lr_d")}'),
         ('resumed from step', record.get('started_at_step') or None),
         ('export', _export_fact(record.get('export'))),
+        ('judge', _judge_fact(record.get('judge'))),
         ('TensorFlow / Keras', ' / '.join(
             record.get('versions', {}).get(k, '?') for k in ('tensorflow', 'keras'))),
     ]
@@ -196,6 +197,20 @@ def _export_fact(exported):
     if exported.get('fid') is None:
         return f'step {exported["step"]:,} (the last)'
     return f'step {exported["step"]:,} (best FID, {exported["fid"]:.2f})'
+
+
+def _judge_fact(judge):
+    """What judged the samples and how well it does on images it did not learn
+    (config.json's `judge`: the judge's cached record)."""
+    if not judge:
+        return None
+    task = ('classes' if judge.get('task', 'classes') == 'classes' else
+            'rotations (no labels)')
+    if judge.get('test_accuracy') is None:
+        return f'{task}; accuracy not measured (too few images to hold any out)'
+    held = f' ({judge["held_out"]:,} images)' if judge.get('held_out') else ''
+    return (f'{task}: {judge["test_accuracy"]:.1%} right on '
+            f'{judge.get("held_out_from", "the test split")}{held}')
 
 
 def _verdict(findings):
@@ -286,10 +301,23 @@ def _evaluation(run_dir):
         f'<tr{" class=last" if i == len(rows) - 1 else ""}>' +
         ''.join(f'<td class="num">{_escape(_number(row[c]))}</td>' for c in columns) +
         '</tr>' for i, row in enumerate(rows))
-    note = ('<p class="sub">Lower is better for fid, kid and class_kl; higher for the '
-            'others. The last row (highlighted) is the final generator.</p>')
+    note = ('<p class="sub">Lower is better for fid, kid, class_kl and memorised (the '
+            'share of samples copying a training image); higher for the others. The '
+            'last row (highlighted) is the final generator.</p>')
+    judge = artifacts.read_record(os.path.join(run_dir, 'config.json')).get('judge') or {}
+    note += ''.join(f'<p class="sub">{_escape(line)}</p>'
+                    for line in judge.get('left_out', []))
+    copied = ''
+    if os.path.isfile(os.path.join(run_dir, 'copies.png')):
+        memorised = rows[-1].get('memorised')
+        memorised = f'{float(memorised):.1%}' if memorised else '?'
+        copied = _image(run_dir, 'copies.png', 'most-copied samples above their nearest '
+                        'training images',
+                        f'The 8 final samples nearest a training image (top) above the '
+                        f'training image nearest each (bottom): what a copy would look '
+                        f'like. Memorised at the end: {memorised} of all samples scored.')
     return _section('Sample quality over time', f'<div class="scroll"><table><tr>'
-                    f'{head}</tr>{body}</table></div>{note}', 'evaluation')
+                    f'{head}</tr>{body}</table></div>{note}{copied}', 'evaluation')
 
 
 def _number(text):

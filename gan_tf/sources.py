@@ -31,6 +31,7 @@ class ExportedGenerator:
             raise UserError(f'{export_dir} is not a gan_tf export ({e}): pass the '
                             'export/ folder of a run') from None
         self.name = f'--export_dir={export_dir}'
+        self.config = config  # the run's options
         self.latent_dim, self.noise_kind = config['latent_dim'], config['noise']
         # 0: unconditional (also every export written before --conditional existed).
         self.num_classes = record['num_classes'] if config.get('conditional') else 0
@@ -99,6 +100,7 @@ class CheckpointedGenerator:
     def __init__(self, path):
         gan, record, self.prefix = runs.load_generator(path)
         self.name = f'--checkpoint={path}'
+        self.config = record['config']  # the run's options
         self.generator = gan.sampling_generator
         self.latent_dim, self.noise_kind = gan.latent_dim, gan.noise
         self.num_classes = gan.num_classes
@@ -117,6 +119,7 @@ class SamplesFile:
 
     def __init__(self, path):
         self.name = f'--samples={path}'
+        self.config = {}  # no run behind them
         self.images = load_samples(path)
 
     def sample(self, num=None, seed=None):

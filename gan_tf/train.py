@@ -140,10 +140,15 @@ def _train(config, strategy):
         evaluation = [callbacks.PeriodicEvaluation(
             evaluator, config.eval_every, config.eval_samples,
             os.path.join(run_dir, 'evaluation.csv'), writer, seed=config.seed,
-            on_best=export_best if config.export and config.export_best else None)
+            on_best=export_best if config.export and config.export_best else None,
+            copies_path=os.path.join(run_dir, 'copies.png'))
         ] if evaluator else []
-        monitor = callbacks.HealthMonitor(run_dir, writer,
-                                          health_judge(config, evaluator), real,
+        health_evaluator = health_judge(config, evaluator)
+        judging = evaluator or health_evaluator
+        if judging:  # what judged the run, for the report
+            record['judge'] = {**judging.info, 'left_out': judging.left_out}
+            _write_record(run_dir, config, record)
+        monitor = callbacks.HealthMonitor(run_dir, writer, health_evaluator, real,
                                           config.health_every, config.stop_on_collapse,
                                           config.seed)
         watchers = [callbacks.ProgressBar(total_steps, config.log_every),
@@ -254,11 +259,16 @@ def final_lines(run_dir, exported):
         with open(path, newline='') as f:
             rows = list(csv.DictReader(f))
         if rows:
-            last = rows[-1]
-            classes = runs.read_record(run_dir).get('num_classes') or '?'
-            lines.append(f'  quality: FID {float(last["fid"]):.2f} against the test '
-                         f'split; {last["classes_covered"]} of {classes} classes; '
-                         f'coverage {float(last["coverage"]):.2f} (step '
+            last, record = rows[-1], runs.read_record(run_dir)
+            against = ('the folder' if record.get('data_source') in ('folder', 'cache')
+                       else 'the test split')
+            parts = [f'FID {float(last["fid"]):.2f} against {against}'
+                     if 'fid' in last else '',
+                     f'{last["classes_covered"]} of {record.get("num_classes") or "?"} '
+                     'classes' if 'classes_covered' in last else '',
+                     f'coverage {float(last["coverage"]):.2f}' if 'coverage' in last else '',
+                     f'memorised {float(last["memorised"]):.0%}']
+            lines.append(f'  quality: {"; ".join(p for p in parts if p)} (step '
                          f'{int(last["step"]):,})')
     export_dir = os.path.join(run_dir, 'export')
     if exported and os.path.isdir(export_dir):
@@ -315,47 +325,34 @@ def warn_if_small(config, images):
                       'average of G, flips)')
 
 
-def judged(config):
-    """Why the judge (evaluation, class counting) cannot score this run, or ''.
-    Its classifier and reference images are a tfds dataset's own, at its own
-    size."""
-    if registry.data_source(config.dataset)[0] == 'folder':
-        return 'not yet for image folders'
-    if config.image_size or config.channels or config.keep_alpha:
-        return 'not yet for resized images (--image_size, --channels, --keep_alpha)'
-    return ''
-
-
 def make_evaluator(config):
-    """The `judge.Evaluator` scoring samples during training, or None (no labels
-    to train its classifier on, or --eval_every=0)."""
+    """The `judge.Evaluator` scoring samples during training, or None
+    (--eval_every=0, or no judge to be had)."""
     if not config.eval_every:
         return None
-    if judged(config):
-        print(f'evaluation: skipped ({judged(config)})', file=sys.stderr)
-        return None
-    try:
-        return judge.Evaluator(config.dataset, config.data_dir, config.manual_dir)
-    except UserError as e:
-        print(f'evaluation: skipped ({e})', file=sys.stderr)
-        return None
+    return _evaluator(config, 'evaluation: skipped')
 
 
 def health_judge(config, evaluator=None):
     """What the health monitor probes samples' classes, realism and copying
-    with (the `judge.Evaluator`), or None (no labels, or --nohealth_classes)."""
+    with (the `judge.Evaluator`), or None (--nohealth_classes, or no judge)."""
     if not config.health_classes:
         return None
-    if evaluator is not None:
-        return evaluator
-    if judged(config):
-        print(f'health monitor: not counting classes ({judged(config)})', file=sys.stderr)
-        return None
+    return evaluator or _evaluator(config, 'health monitor: not judging samples')
+
+
+def _evaluator(config, skipped):
+    """The run's `judge.Evaluator` (trained the first time, on the run's images as
+    its image options make them), said in a few lines; None with a line saying
+    why there is none."""
     try:
-        return judge.Evaluator(config.dataset, config.data_dir, config.manual_dir)
+        evaluator = judge.Evaluator(config.dataset, config.data_dir, config.manual_dir,
+                                    image_options=config.image_options)
     except UserError as e:
-        print(f'health monitor: not counting classes ({e})', file=sys.stderr)
+        print(f'{skipped} ({e})', file=sys.stderr)
         return None
+    print(judge.describe(evaluator), flush=True)
+    return evaluator
 
 
 def write_plots(run_dir, samples):

@@ -36,6 +36,8 @@ class ImageData:
     class_names: tuple = ()  # class index -> name ('' where unlabelled)
     in_memory: bool = True  # small enough to hold in memory while training
     listing: str = ''  # folders: the CSV of every file, kept or skipped, and why
+    key: str = ''  # the cache key of images prepared or resized ('' for a tfds
+                   # dataset as it is): other images, another key
 
     @property
     def images(self):
@@ -55,13 +57,14 @@ MANUAL_DIRS = 'GAN_TF_MANUAL_DIRS'
 
 def load(dataset, data_dir='', manual_dir='', download=True, split='train',
          image_size=None, crop='centre', channels=None, background='white',
-         keep_alpha=False):
+         keep_alpha=False, quiet=False):
     """The `split` images of `dataset`: a folder of images (`folder.load`) or a
     tensorflow-datasets name (`tfds_source.load`), as `registry.data_source`
     decides; a tfds dataset's original files are looked for in `manual_dir`, else
     in $GAN_TF_MANUAL_DIRS/<dataset>. `image_size`, `crop`, `channels`, `background`, `keep_alpha`: what
     every image becomes (the Config fields of the same names); None for the
-    size and channels: a folder's from its images, a tfds dataset's own."""
+    size and channels: a folder's from its images, a tfds dataset's own.
+    `quiet`: no summary of a folder's images (the judge loads them again)."""
     kind, where = registry.data_source(dataset)
     directory = data_dir or default_data_dir()
     background = parse_colour(background) if isinstance(background, str) else background
@@ -72,7 +75,7 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
                   f'tensorflow-datasets dataset (--dataset={registry.TFDS_PREFIX}'
                   f'{dataset} for that)', flush=True)
         return ImageData(**folder.load(where, directory, split, image_size, crop,
-                                       channels, background, keep_alpha))
+                                       channels, background, keep_alpha, quiet))
     if not manual_dir and os.environ.get(MANUAL_DIRS):  # a folder per dataset
         if not os.path.isdir(os.environ[MANUAL_DIRS]):
             raise UserError(f'{MANUAL_DIRS}={os.environ[MANUAL_DIRS]}: no such folder; '
@@ -118,7 +121,7 @@ def _resized(found, name, split, data_dir, pixels):
             manifest = writer.commit(source=name)
     return dataclasses.replace(
         found, examples=cache.stream(path, manifest), image_shape=pixels.shape,
-        detail=f'{found.detail}, resized (cache {path})')
+        detail=f'{found.detail}, resized (cache {path})', key=key)
 
 
 def train_batches(data, batch_size, seed, start_step=0, labels=False, flip=False):
@@ -176,9 +179,11 @@ def to_unit_range(images):
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
-def arrays(data):
-    """(images in [-1, 1], labels) of a whole `ImageData` as numpy arrays."""
-    batches = list(data.examples.batch(10_000))
+def arrays(data, limit=None):
+    """(images in [-1, 1], labels) of a whole `ImageData` (its first `limit`
+    images) as numpy arrays."""
+    examples = data.examples.take(limit) if limit else data.examples
+    batches = list(examples.batch(10_000))
     images = np.concatenate([b['image'].numpy() for b in batches])
     labels = np.concatenate([b['label'].numpy() for b in batches])
     return to_unit_range(images).numpy(), labels

@@ -85,9 +85,10 @@ def display(path):
 
 
 def load(folder, data_dir, split='train', image_size=None, crop='centre', channels=None,
-         background=(255, 255, 255), keep_alpha=False):
+         background=(255, 255, 255), keep_alpha=False, quiet=False):
     """`ImageData`'s fields for the images below `folder`, prepared into the cache
-    under `data_dir` when they are not there yet; see the module's docstring."""
+    under `data_dir` when they are not there yet; see the module's docstring.
+    `quiet`: no summary when the cache is there already."""
     root = _check_root(folder)
     if split != 'train':
         raise UserError(f'--dataset={folder} is a folder of images: it has one split, '
@@ -109,7 +110,8 @@ def load(folder, data_dir, split='train', image_size=None, crop='centre', channe
     prepared = manifest is None
     if prepared:
         manifest = prepare(root, entries, path, key, **options)
-    report(folder, manifest, path, prepared)
+    if prepared or not quiet:
+        report(folder, manifest, path, prepared)
     shape = manifest['image_shape']
     return dict(examples=cache.stream(path, manifest),
                 num_examples=manifest['num_examples'], image_shape=tuple(shape),
@@ -117,7 +119,7 @@ def load(folder, data_dir, split='train', image_size=None, crop='centre', channe
                 num_classes=len(manifest['class_names']),
                 class_names=tuple(manifest['class_names']),
                 in_memory=manifest['num_examples'] * int(np.prod(shape)) <= memory_budget(),
-                listing=os.path.join(path, 'images.csv'))
+                listing=os.path.join(path, 'images.csv'), key=key)
 
 
 def memory_budget():
