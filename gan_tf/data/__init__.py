@@ -64,7 +64,8 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
     in $GAN_TF_MANUAL_DIRS/<dataset>. `image_size`, `crop`, `channels`, `background`, `keep_alpha`: what
     every image becomes (the Config fields of the same names); None for the
     size and channels: a folder's from its images, a tfds dataset's own.
-    `quiet`: no summary of a folder's images (the judge loads them again)."""
+    `quiet`: no summary of a folder's images, no warning of the embedded digits
+    (the judge loads them again)."""
     kind, where = registry.data_source(dataset)
     directory = data_dir or default_data_dir()
     background = parse_colour(background) if isinstance(background, str) else background
@@ -83,7 +84,7 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
         if os.path.isdir(os.path.join(os.environ[MANUAL_DIRS], where)):
             manual_dir = os.path.join(os.environ[MANUAL_DIRS], where)
     found = ImageData(**tfds_source.load(where, directory, manual_dir, download, split,
-                                         data_dir_named=bool(data_dir)))
+                                         data_dir_named=bool(data_dir), quiet=quiet))
     height, width, depth = found.image_shape
     if image_size is None and height == width:
         image_size = height  # its own size: no resizing

