@@ -523,7 +523,8 @@ class Evaluator:
         path = f'{judge[:-len(".keras")]}.reference.npz'
         if os.path.exists(path) and os.path.getmtime(path) >= self.classifier.trained_at:
             with np.load(path) as kept:
-                return dict(kept)
+                if {'real', 'train', 'spacing', 'index'} <= set(kept.files):
+                    return dict(kept)  # else an earlier version's: made afresh
         features = self.classifier.features_and_probabilities
         real, _ = features(real_images)
         index = self.real.memory_index()
