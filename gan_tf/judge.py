@@ -34,6 +34,7 @@ import io
 import json
 import os
 import tempfile
+import time
 
 import keras
 import numpy as np
@@ -109,10 +110,13 @@ def load_classifier(dataset, data_dir='', manual_dir='', cache_dir='', seed=0,
         metrics=['accuracy'])
     print(f'judge: training the {dataset} classifier once, on {len(x):,} images '
           f'({epochs} epochs; cached in {os.path.dirname(path)})', flush=True)
+    started = time.monotonic()
     classifier.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, shuffle=True)
+    train_seconds = time.monotonic() - started
     accuracy = classifier.evaluate(*data.arrays(test), batch_size=1000, verbose=0)[1]
     info = {'dataset': dataset, 'make': MAKE, 'test_accuracy': round(float(accuracy), 4),
-            'train_examples': len(x), 'epochs': epochs, 'seed': seed}
+            'train_examples': len(x), 'epochs': epochs, 'seed': seed,
+            'train_seconds': round(train_seconds, 1)}
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with tempfile.TemporaryDirectory(dir=os.path.dirname(path)) as scratch:
         saved = os.path.join(scratch, 'classifier.keras')
