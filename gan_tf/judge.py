@@ -155,7 +155,8 @@ class RealImages:
         whole = 'the folder' if folder else f'the {self.train.num_examples:,} embedded digits'
         self.held_out_name = (f'a held-out tenth of {whole}' if self.one_split else
                               'the test split')
-        self.reference_name = (f'all of {whole}' if self.one_split else 'the test split')
+        self.reference_name = ('the test split' if not self.one_split else
+                               'the whole folder' if folder else f'all of {whole}')
         self._arrays = {}
 
     def arrays(self, split):

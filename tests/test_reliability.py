@@ -92,14 +92,15 @@ def _kill_when(process, ready, deadline=120):
     return False
 
 
-# Two kills in a 150-step run by default; ten in 400 steps in the slow suite. Small
+# Two kills in a 100-step run by default; ten in 400 steps in the slow suite. Small
 # players, a checkpoint every 5 steps: every resume starts a metrics window.
-@pytest.mark.parametrize('kills, steps', [(2, 150),
+@pytest.mark.parametrize('kills, steps', [(2, 100),
                                           pytest.param(10, 400, marks=pytest.mark.slow)])
 def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_dir,
                                                        tmp_path):
     """`kills` SIGKILLs, half the moment a checkpoint save has begun writing and
-    half at random moments, each once the process has saved a checkpoint of its own;
+    half at random moments, each once the process has saved a checkpoint of its own
+    (a mid-save kill that lands after the save finished is tried again);
     each --resume continues from the last complete checkpoint, and the run ends
     exactly where an uninterrupted one does: weights, optimizer slots, random
     states, metrics and sample grids, bit for bit."""
@@ -111,7 +112,9 @@ def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_
     run_dir, checkpoints = tmp_path / 'crashy', tmp_path / 'crashy' / 'checkpoints'
     rng = random.Random(0)
     started = 0
-    for trial in range(kills):
+    plan = ['mid-save' if k % 2 == 0 else 'random' for k in range(kills)]
+    retries = 2  # a save may complete between being seen and the kill landing
+    for trial, moment in enumerate(plan):  # `plan` may grow while we go
         before = _complete_checkpoints(checkpoints)
         launched = time.time()
         with open(tmp_path / 'stderr.txt', 'w') as stderr:
@@ -131,9 +134,14 @@ def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_
         def saving():  # the next save has begun
             return any(checkpoints.glob('*_temp')) and past_its_start()
 
-        if trial % 2 == 0:
+        if moment == 'mid-save':
             assert _kill_when(process, saving), (tmp_path / 'stderr.txt').read_text()[-3000:]
-            assert any(checkpoints.glob('*_temp')), 'the kill missed the save'
+            if not any(checkpoints.glob('*_temp')):
+                # The save finished between being seen and the kill: that was a
+                # kill at a random moment; the mid-save kill is tried again.
+                assert retries, 'three kills in a row missed the save'
+                retries -= 1
+                plan.append('mid-save')
         else:
             assert _wait_for(past_its_start, process), (tmp_path / 'stderr.txt').read_text()
             time.sleep(rng.uniform(0.0, 0.3))  # the random moment of the kill

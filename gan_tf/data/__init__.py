@@ -83,8 +83,9 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
                             "name the folder that holds each dataset's original files")
         if os.path.isdir(os.path.join(os.environ[MANUAL_DIRS], where)):
             manual_dir = os.path.join(os.environ[MANUAL_DIRS], where)
-    found = ImageData(**tfds_source.load(where, directory, manual_dir, download, split,
-                                         data_dir_named=bool(data_dir), quiet=quiet))
+    found = _held_in_memory(ImageData(**tfds_source.load(
+        where, directory, manual_dir, download, split, data_dir_named=bool(data_dir),
+        quiet=quiet)), split)
     height, width, depth = found.image_shape
     if image_size is None and height == width:
         image_size = height  # its own size: no resizing
@@ -94,6 +95,25 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
     if pixels.shape == found.image_shape:
         return found
     return _resized(found, where, split, directory, pixels)
+
+
+# Decoded images of the tfds splits this process has read, by (where, split):
+# reading MNIST's 60,000 records costs about 3 s, which every run or evaluation
+# in one process (a notebook, the test suite) would otherwise pay again.
+_DECODED = {}
+
+
+def _held_in_memory(found, split):
+    """`found` read from memory: decoded once per process, when its images fit
+    the shuffle buffer; larger datasets keep streaming from their files."""
+    if found.num_examples * int(np.prod(found.image_shape)) > SHUFFLE_BYTES:
+        return found
+    key = (found.detail, split)
+    if key not in _DECODED:
+        whole = next(iter(found.examples.batch(found.num_examples)))
+        _DECODED[key] = {name: tensor.numpy() for name, tensor in whole.items()}
+    return dataclasses.replace(
+        found, examples=tf.data.Dataset.from_tensor_slices(_DECODED[key]))
 
 
 def _auto_size(height, width):
