@@ -83,9 +83,8 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
                             "name the folder that holds each dataset's original files")
         if os.path.isdir(os.path.join(os.environ[MANUAL_DIRS], where)):
             manual_dir = os.path.join(os.environ[MANUAL_DIRS], where)
-    found = _held_in_memory(ImageData(**tfds_source.load(
-        where, directory, manual_dir, download, split, data_dir_named=bool(data_dir),
-        quiet=quiet)), split)
+    found = ImageData(**tfds_source.load(where, directory, manual_dir, download, split,
+                                         data_dir_named=bool(data_dir), quiet=quiet))
     height, width, depth = found.image_shape
     if image_size is None and height == width:
         image_size = height  # its own size: no resizing
@@ -93,7 +92,7 @@ def load(dataset, data_dir='', manual_dir='', download=True, split='train',
                            channels or min(depth, 3), crop, tuple(background),
                            keep_alpha)
     if pixels.shape == found.image_shape:
-        return found
+        return _held_in_memory(found, split)
     return _resized(found, where, split, directory, pixels)
 
 
