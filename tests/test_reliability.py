@@ -139,7 +139,7 @@ def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_
             if not any(checkpoints.glob('*_temp')):
                 # The save finished between being seen and the kill: that was a
                 # kill at a random moment; the mid-save kill is tried again.
-                assert retries, 'three kills in a row missed the save'
+                assert retries, 'three mid-save kills missed the save'
                 retries -= 1
                 plan.append('mid-save')
         else:
