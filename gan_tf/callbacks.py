@@ -57,14 +57,15 @@ class StopAt(keras.callbacks.Callback):
 class ProgressBar(keras.callbacks.Callback):
     """The step, the total, the time left and the latest losses: one line
     rewritten in place on a terminal, a plain line every `every` steps
-    elsewhere (a CI log, a file)."""
+    elsewhere (a CI log, a file). With `max_seconds` (as `StopAt` has it), the
+    bar and the time left follow whichever limit comes first."""
 
     KEYS = (('d_loss', 'd_loss'), ('g_loss', 'g_loss'), ('D_x', 'D(x)'),
             ('D_G_z', 'D(G(z))'))
 
-    def __init__(self, total_steps, every=50, stream=None):
+    def __init__(self, total_steps, every=50, stream=None, max_seconds=None):
         super().__init__()
-        self.total_steps, self.every = total_steps, every
+        self.total_steps, self.every, self.max_seconds = total_steps, every, max_seconds
         self.stream = stream or sys.stdout
         self.terminal = self.stream.isatty()
 
@@ -97,6 +98,10 @@ class ProgressBar(keras.callbacks.Callback):
         rate = done / seconds if seconds > 0 else 0.0
         left = (self.total_steps - step) / rate if rate else float('nan')
         share = step / self.total_steps if self.total_steps else 1.0
+        if self.max_seconds:
+            by_time = max(self.max_seconds - seconds, 0.0)
+            left = min(left, by_time) if math.isfinite(left) else by_time
+            share = max(share, min(seconds / self.max_seconds, 1.0))
         bar = ('=' * int(20 * share)).ljust(20)
         losses = ' '.join(f'{label} {float(logs[key]):.3f}' for key, label in self.KEYS
                           if key in logs)

@@ -29,8 +29,9 @@ images are labelled, else which of four rotations an image was given.
   label_accuracy    conditional generators: the share of samples of the class asked for.
 The class metrics need labels; those comparing distributions need at least
 MIN_REFERENCE real images. And, when InceptionV3 weights are at hand
-(`--inception_weights`, or Keras' cache), `inception_fid`: the usual FID, in
-InceptionV3's pool features.
+(`--inception_weights`, or Keras' cache), the same distribution metrics in
+InceptionV3's pool features, `inception_fid` (the usual FID), `inception_kid`
+(the one to trust under 5,000 images), ... `inception_coverage`.
 
 `python -m gan_tf.evaluate` (`evaluate`, below) scores an export, a checkpoint or
 a .npy of samples; during training, `gan_tf.callbacks.PeriodicEvaluation` scores
@@ -47,6 +48,7 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from gan_tf import artifacts, data, quality, registry, sources
 from gan_tf.config import IMAGE_OPTIONS, Config
@@ -77,6 +79,7 @@ ARRAY_BYTES = 2 << 30
 # k=5 nearest-neighbour balls), only copies and classes.
 MIN_REFERENCE = 10
 DISTRIBUTION_METRICS = ('fid', 'kid', 'precision', 'recall', 'density', 'coverage')
+INCEPTION_METRICS = tuple(f'inception_{key}' for key in (*DISTRIBUTION_METRICS, 'kid_std'))
 CLASS_METRICS = ('classes_covered', 'class_kl', 'classifier_score', 'confident')
 ROTATIONS = 4  # the unlabelled judge's task: 0, 90, 180 or 270 degrees
 TASKS = {'classes': 'the classes of',
@@ -405,17 +408,36 @@ def inception_weights_path(path=''):
 
 
 INCEPTION_MISSING = (
-    'inception_fid skipped: no InceptionV3 weights (pass --inception_weights=PATH to '
+    'inception_fid, inception_kid and the other inception_ metrics skipped: no '
+    'InceptionV3 weights (pass --inception_weights=PATH to '
     f'a Keras InceptionV3 no-top .h5, or put {INCEPTION_FILE} in ~/.keras/models/)')
+
+
+def resize_for_inception(images, size):
+    """Images in [-1, 1] resized to `size` x `size` as clean-fid's "clean" mode
+    does (Parmar et al. 2022, "On Aliased Resizing and Surprising Subtleties in
+    GAN Evaluation"): quantised to uint8 first, as a saved image would be, then
+    each channel resized in float by PIL's antialiased bicubic filter and not
+    quantised again, only clipped to [0, 255] (clean-fid 0.1.35). Other
+    resizers (bilinear, no antialiasing, TF's) shift FID by several points.
+    Returned on the [-1, 1] scale."""
+    pixels = artifacts.to_uint8(images).astype(np.float32)
+    out = np.empty((*pixels.shape[:1], size, size, pixels.shape[-1]), np.float32)
+    for i, image in enumerate(pixels):
+        for c in range(image.shape[-1]):
+            channel = Image.fromarray(np.ascontiguousarray(image[..., c]))  # mode F
+            out[i, ..., c] = np.asarray(channel.resize((size, size), Image.BICUBIC))
+    return np.clip(out, 0, 255) / 127.5 - 1.0
 
 
 class Inception:
     """InceptionV3's 2048 average-pooled features of images in [-1, 1].
 
-    Gray images are repeated to 3 channels, and every image is resized
-    (bilinear) to `size` x `size`: 299, as InceptionV3 was trained, for FIDs
-    comparable with published ones; smaller sizes (at least 75) cost far less
-    CPU time, but their FIDs are comparable only with each other.
+    Gray images are repeated to 3 channels, and every image is resized to
+    `size` x `size` as clean-fid does (`resize_for_inception`): 299, as
+    InceptionV3 was trained, for FIDs comparable with published ones; smaller
+    sizes (at least 75) cost far less CPU time, but their FIDs are comparable
+    only with each other.
     `weights`: a weights file, or None for random weights (tests only).
     """
 
@@ -431,38 +453,63 @@ class Inception:
         out = []
         # Batch by batch: 10,000 images at 299 x 299 x 3 would take 10.7 GB.
         for start in range(0, len(images), batch_size):
-            x = tf.convert_to_tensor(images[start:start + batch_size], tf.float32)
+            x = np.asarray(images[start:start + batch_size], np.float32)
             if x.shape[-1] in (2, 4):  # --keep_alpha: InceptionV3 sees no alpha
                 x = x[..., :-1]
+            x = resize_for_inception(x, self.size)
             if x.shape[-1] == 1:
-                x = tf.repeat(x, 3, axis=-1)
-            x = tf.image.resize(x, (self.size, self.size))
+                x = np.repeat(x, 3, axis=-1)
             # Keras' InceptionV3 preprocessing maps pixels to [-1, 1]: ours already are.
             out.append(self.model(x, training=False).numpy())
         return np.concatenate(out)
 
-    def real_statistics(self, dataset, real_images, cache_dir=''):
-        """Mean and covariance of the real images' features, cached on disk
-        (keyed by dataset, size and the weights file's hash) when the weights
-        come from a file: 10,000 images at 299 x 299 take a 2-core CPU about
-        11 minutes."""
+    def real_features(self, name, real_images, cache_dir=''):
+        """The real images' features, computed once and kept in `cache_dir`
+        (keyed by `name`, the real images' own, the size and the weights
+        file's hash) when the weights come from a file: 10,000 images at
+        299 x 299 take a 2-core CPU about 11 minutes."""
         path = None
         if self.weights:
             with open(self.weights, 'rb') as f:
                 digest = hashlib.sha256(f.read()).hexdigest()[:16]
-            path = os.path.join(cache_dir, f'{dataset}.inception{self.size}-{digest}.npz')
+            path = os.path.join(cache_dir,
+                                f'{name}.inception{self.size}-{digest}.features.npy')
             if os.path.exists(path):
-                cached = np.load(path)
-                return cached['mean'], cached['cov']
-        mean, cov = quality.gaussian(self.features(real_images))
+                return np.load(path)
+        features = self.features(real_images)
         if path:
             buffer = io.BytesIO()
-            np.savez(buffer, mean=mean, cov=cov)
+            np.save(buffer, features)
             artifacts.write_file(path, buffer.getvalue())
-        return mean, cov
+        return features
 
 
 # ------------------------------------------------------------------- Evaluator
+
+class Reference:
+    """The real images' side of the distribution metrics in one feature space:
+    their features, Gaussian and k-nearest-neighbour radii (k = 3 and 5),
+    computed once; `compare` scores samples' features against them."""
+
+    def __init__(self, features, radii=None):
+        self.features = features
+        self.gaussian = quality.gaussian(features)
+        self.radii = radii or {k: quality.nearest_neighbour_radii(features, k)
+                               for k in (3, 5)}
+
+    def compare(self, features, kid_subsets=100):
+        """fid, kid (with kid_std), precision, recall, density and coverage of
+        samples' `features`; KID's subsets are at most as large as either set."""
+        kid, kid_std = quality.kernel_distance(features, self.features, kid_subsets)
+        precision, recall = quality.precision_and_recall(self.features, features, 3,
+                                                         self.radii[3])
+        density, coverage = quality.density_and_coverage(self.features, features, 5,
+                                                         self.radii[5])
+        return dict(fid=quality.frechet_distance_of_gaussians(
+                        *quality.gaussian(features), *self.gaussian),
+                    kid=kid, kid_std=kid_std, precision=precision, recall=recall,
+                    density=density, coverage=coverage)
+
 
 class Evaluator:
     """Scores samples against the real images of `dataset` (`RealImages`: the
@@ -470,7 +517,7 @@ class Evaluator:
 
     Loads (or trains, the first time) the judge and computes the real features,
     their nearest-neighbour radii and, with `inception`, the real InceptionV3
-    statistics once; then each `score` costs only the samples' features: fit
+    features once; then each `score` costs only the samples' features: fit
     for scoring the generator every few thousand training steps. `metrics`: the
     keys `score` gives; `left_out`: a line for each kind it cannot give, and why.
     """
@@ -495,11 +542,11 @@ class Evaluator:
         self.compares = self.real_count >= MIN_REFERENCE
         if self.compares:
             self.real_radii = {3: reference['radii3'], 5: reference['radii5']}
-            self.real_gaussian = quality.gaussian(self.real_features)
+            self.judge_reference = Reference(self.real_features, self.real_radii)
         self.inception = inception if self.compares else None
         if self.inception:
-            self.real_inception = inception.real_statistics(self.real.name, real_images,
-                                                            cache)
+            self.inception_reference = Reference(
+                inception.real_features(self.real.name, real_images, cache))
         self.real.release()  # the pixels: only `copies` reads some again
         self.left_out = []
         if not self.compares:
@@ -561,17 +608,7 @@ class Evaluator:
         features, probabilities = self.classifier.features_and_probabilities(samples)
         result = {'samples': len(samples)}
         if self.compares:
-            kid, kid_std = quality.kernel_distance(features, self.real_features,
-                                                   kid_subsets)
-            precision, recall = quality.precision_and_recall(
-                self.real_features, features, 3, self.real_radii[3])
-            density, coverage = quality.density_and_coverage(
-                self.real_features, features, 5, self.real_radii[5])
-            result.update(
-                fid=quality.frechet_distance_of_gaussians(*quality.gaussian(features),
-                                                          *self.real_gaussian),
-                kid=kid, kid_std=kid_std, precision=precision, recall=recall,
-                density=density, coverage=coverage)
+            result.update(self.judge_reference.compare(features, kid_subsets))
         result['memorised'] = quality.memorised_share(features, self.train_features,
                                                       self.train_spacing)
         if self.task == 'classes':
@@ -582,8 +619,9 @@ class Evaluator:
             result['label_accuracy'] = float(np.mean(probabilities.argmax(1) ==
                                                      np.asarray(labels)))
         if self.inception:
-            result['inception_fid'] = quality.frechet_distance_of_gaussians(
-                *quality.gaussian(self.inception.features(samples)), *self.real_inception)
+            inception = self.inception_reference.compare(
+                self.inception.features(samples), kid_subsets)
+            result.update({f'inception_{key}': value for key, value in inception.items()})
         return result
 
     def class_probabilities(self, images):
@@ -638,7 +676,7 @@ def evaluate_samples(samples, dataset, data_dir='', manual_dir='', cache_dir='',
                      inception=None, labels=None, image_options=None):
     """Scores `samples` (images in [-1, 1], NHWC) against `dataset`'s real images.
 
-    `inception`: an `Inception` to add `inception_fid`. For many calls, keep an
+    `inception`: an `Inception` to add `inception_fid` and the rest. For many calls, keep an
     `Evaluator` instead: this loads the classifier and real data every time.
     """
     return Evaluator(dataset, data_dir, manual_dir, cache_dir, inception,
@@ -647,7 +685,7 @@ def evaluate_samples(samples, dataset, data_dir='', manual_dir='', cache_dir='',
 
 # ----------------------------------------------------- python -m gan_tf.evaluate
 
-HINTS = {**dict.fromkeys(('fid', 'kid', 'class_kl', 'inception_fid'), 'lower is better'),
+HINTS = {**dict.fromkeys(('fid', 'kid', 'class_kl'), 'lower is better'),
          'memorised': 'share copying a training image; about 0 for new images',
          **dict.fromkeys(('precision', 'recall', 'coverage', 'classes_covered',
                           'classifier_score', 'confident'), 'higher is better'),
@@ -660,17 +698,18 @@ def format_table(result):
     """The result as aligned lines: name, value, which way is better."""
     lines = []
     for key, value in result.items():
-        if key == 'kid_std':
+        if key.endswith('kid_std'):
             continue  # printed with kid
-        if key == 'kid':
-            text = f'{value:.5f} +- {result["kid_std"]:.5f}'
+        if key.endswith('kid') and value is not None:
+            text = f'{value:.5f} +- {result[key + "_std"]:.5f}'
         elif key == 'class_shares':
             text = ' '.join(f'{s:.3f}' for s in value)
         elif isinstance(value, float):
             text = f'{value:.4f}'
         else:
             text = str(value)
-        lines.append(f'{key:26s} {text:22s} {HINTS.get(key, "")}'.rstrip())
+        hint = HINTS.get(key.removeprefix('inception_'), '')
+        lines.append(f'{key:26s} {text:22s} {hint}'.rstrip())
     return '\n'.join(lines)
 
 
@@ -706,8 +745,9 @@ def evaluate(flags):
     for line in evaluator.left_out:
         print(line)
     if not evaluator.inception:
-        result['inception_fid'] = None
-        print(INCEPTION_MISSING if evaluator.compares else 'inception_fid: left out too')
+        result.update(dict.fromkeys(INCEPTION_METRICS))
+        print(INCEPTION_MISSING if evaluator.compares else
+              'inception_fid and the other inception_ metrics: left out too')
     if flags.copies:
         copied = evaluator.save_copies(samples, flags.copies)
         print(f'wrote {flags.copies}: the 8 samples nearest a training image (top) '

@@ -151,7 +151,8 @@ def _train(config, strategy):
         monitor = callbacks.HealthMonitor(run_dir, writer, health_evaluator, real,
                                           config.health_every, config.stop_on_collapse,
                                           config.seed)
-        watchers = [callbacks.ProgressBar(total_steps, config.log_every),
+        watchers = [callbacks.ProgressBar(total_steps, config.log_every,
+                                           max_seconds=config.max_seconds),
                     callbacks.MetricsLogger(os.path.join(run_dir, 'metrics.csv'),
                                             config.log_every, writer, images_per_step),
                     samples,

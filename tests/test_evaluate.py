@@ -139,6 +139,25 @@ def test_distances_in_small_blocks_match_the_full_matrix(monkeypatch):
             quality.density_and_coverage(real, fake)) == whole
 
 
+def test_images_are_resized_for_inception_as_clean_fid_does():
+    """Quantised to uint8 first, then an antialiased bicubic filter: a one-pixel
+    checkerboard shrinks to flat grey within 3 levels of 255 (a plain bilinear
+    resize leaves moire over most of the range), and upscaling agrees with TF's
+    antialiased bicubic within a level on average.
+    benchmarks/clean_fid_resize.py compares with clean-fid itself."""
+    checkerboard = (np.indices((64, 64)).sum(0) % 2 * 2.0 - 1.0)[None, ..., None]
+    small = judge.resize_for_inception(checkerboard.astype(np.float32), 21)
+    assert small.shape == (1, 21, 21, 1) and np.ptp(small) * 127.5 < 3
+    assert np.ptp(tf.image.resize(checkerboard, (21, 21)).numpy()) * 127.5 > 200
+    levels = np.random.default_rng(0).integers(0, 256, (2, 20, 20, 3))
+    images = (levels / 127.5 - 1).astype(np.float32)
+    nudged = images + 0.2 / 127.5  # less than half a level: the same uint8 image
+    resized = judge.resize_for_inception(images, 75)
+    assert np.array_equal(resized, judge.resize_for_inception(nudged, 75))
+    reference = tf.image.resize(levels.astype(np.float32), (75, 75), 'bicubic', antialias=True).numpy()
+    assert np.abs((resized + 1) * 127.5 - reference).mean() < 1
+
+
 def test_inception_features_of_gray_images_at_a_small_size():
     images = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
     keras.utils.set_random_seed(0)
@@ -147,28 +166,52 @@ def test_inception_features_of_gray_images_at_a_small_size():
     assert features.shape == (6, 2048) and np.isfinite(features).all()
 
 
-def test_inception_weights_come_from_a_file_and_real_statistics_are_cached(
-        tmp_path, monkeypatch):
-    """What `Inception` does with a weights file, on a small stand-in for
-    InceptionV3 (building the real one twice costs half a minute)."""
+def small_inception_stand_in(monkeypatch):
+    """A small network in InceptionV3's place (building the real one costs
+    seconds, its weights cannot be downloaded here): `Inception`'s plumbing."""
     def stand_in(include_top, weights, pooling, input_shape):
         inputs = keras.Input(input_shape)
         model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(
-            keras.layers.Conv2D(8, 3)(inputs)))
+            keras.layers.Conv2D(8, 3, activation='relu')(inputs)))
         if weights:
             model.load_weights(weights)
         return model
     monkeypatch.setattr(keras.applications, 'InceptionV3', stand_in)
+
+
+def test_inception_weights_come_from_a_file_and_real_features_are_kept(
+        tmp_path, monkeypatch):
+    small_inception_stand_in(monkeypatch)
     images = np.random.default_rng(0).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32)
     random = judge.Inception(None, size=75)
     weights = str(tmp_path / 'inception.weights.h5')
     random.model.save_weights(weights)
     loaded = judge.Inception(judge.inception_weights_path(weights), size=75)
     np.testing.assert_allclose(loaded.features(images), random.features(images), atol=1e-6)
-    mean, cov = loaded.real_statistics('mnist', images, str(tmp_path / 'cache'))
-    cached = loaded.real_statistics('mnist', images[:0], str(tmp_path / 'cache'))
-    assert np.array_equal(cached[0], mean) and np.array_equal(cached[1], cov)
+    features = loaded.real_features('mnist', images, str(tmp_path / 'cache'))
+    kept = loaded.real_features('mnist', images[:0], str(tmp_path / 'cache'))
+    assert features.shape == (6, 8) and np.array_equal(kept, features)
     assert len(os.listdir(tmp_path / 'cache')) == 1
+
+
+def test_with_inception_weights_every_distribution_metric_is_scored_in_its_features(
+        mnist_judge, mnist_data_dir, tmp_path, monkeypatch):
+    small_inception_stand_in(monkeypatch)
+    keras.utils.set_random_seed(0)
+    weights = str(tmp_path / 'inception.weights.h5')
+    judge.Inception(None, size=75).model.save_weights(weights)
+    evaluator = judge.Evaluator('mnist', mnist_data_dir,
+                                inception=judge.Inception(weights, size=75))
+    _, train_images, _ = mnist_judge
+    real = evaluator.score(train_images[:500], kid_subsets=10)
+    noise = evaluator.score(np.random.default_rng(0).uniform(
+        -1, 1, (500, 28, 28, 1)).astype(np.float32), kid_subsets=10)
+    assert set(judge.INCEPTION_METRICS) <= set(real)
+    for key in ('fid', 'kid'):
+        assert noise[f'inception_{key}'] > 10 * abs(real[f'inception_{key}']), key
+    assert real['inception_precision'] > 0.5 > noise['inception_precision']
+    table = judge.format_table(real)
+    assert 'inception_kid ' in table and '+-' in table.split('inception_kid ')[1]
 
 
 def test_inception_weights_are_found_in_the_keras_cache_or_not_at_all(tmp_path, monkeypatch):
@@ -233,8 +276,8 @@ def test_cli_scores_a_checkpoint_prints_a_table_and_writes_json(
     for key in ('fid', 'kid', 'precision', 'recall', 'density', 'coverage', 'class_kl'):
         assert written[key] == pytest.approx(expected[key], rel=1e-3, abs=1e-6), key
         assert f'{key} ' in printed
-    assert written['inception_fid'] is None
-    assert 'inception_fid skipped' in printed and '--inception_weights' in printed
+    assert all(written[key] is None for key in judge.INCEPTION_METRICS)
+    assert 'inception_ metrics skipped' in printed and '--inception_weights' in printed
 
 
 @pytest.mark.parametrize('args, message', [

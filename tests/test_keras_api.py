@@ -113,3 +113,17 @@ def test_any_keras_models_can_play(images):
     gan = make_gan(generator, discriminator)
     history = gan.fit(batches(images), epochs=2, verbose=0, shuffle=False)
     assert int(gan.step) == 16 and np.isfinite(history.history['g_loss']).all()
+
+
+def test_progress_bar_counts_down_to_whichever_limit_comes_first():
+    from gan_tf.callbacks import ProgressBar
+    by_steps = ProgressBar(total_steps=1000)
+    by_steps.first_step = 0
+    assert ' 10% 10.0 steps/s, 1:30 left' in by_steps.line(100, 10.0, {})
+    by_time = ProgressBar(total_steps=1_000_000, max_seconds=60)
+    by_time.first_step = 0
+    line = by_time.line(100, 15.0, {})
+    assert '[=====               ]  25%' in line and '0:45 left' in line, line
+    by_steps_first = ProgressBar(total_steps=200, max_seconds=3600)
+    by_steps_first.first_step = 0
+    assert '1:40 left' in by_steps_first.line(100, 100.0, {})
