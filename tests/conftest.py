@@ -3,6 +3,7 @@ import contextlib
 import fcntl
 import io
 import os
+import runpy
 import shutil
 import subprocess
 import sys
@@ -83,6 +84,27 @@ def run_command(module, *args):
             status = e.code
     lines = err.getvalue().strip().splitlines()
     return status, out.getvalue(), lines[-1] if lines else ''
+
+
+def run_example(script, *args, cwd, monkeypatch, capsys, env=None):
+    """(exit status, stdout) of `python examples/<script> args`, run in this
+    process (the script as `__main__`, in `cwd`, with `env` added), without
+    another TensorFlow start-up. Architectures it registers are forgotten
+    afterwards."""
+    from gan_tf import registry
+    path = os.path.join(REPO, 'examples', script)
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, 'argv', [path, *map(str, args)])
+    monkeypatch.setattr(registry, 'ARCHITECTURES', dict(registry.ARCHITECTURES))
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    status = 0
+    try:
+        runpy.run_path(path, run_name='__main__')
+    except SystemExit as e:
+        status = e.code
+    return status, capsys.readouterr().out
 
 
 def error_of(args):

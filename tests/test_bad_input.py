@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from conftest import FLAGS, error_of, run_cli, shared_files
+from conftest import FLAGS, error_of, run_cli, run_command, shared_files
 from gan_tf.registry import ARCHITECTURES, LOSSES
 
 
@@ -175,15 +175,20 @@ def test_bad_input_gets_one_clear_line_and_loses_nothing(case, tmp_path):
     assert not [k for k in after if k not in before and not k.startswith('tfds')], after
 
 
-# A mistake found in the flags (before TensorFlow starts) and one found after.
-@pytest.mark.parametrize('case', ['unknown architecture', 'resume of no run'])
-def test_the_command_line_prints_one_line_and_exits_1(case, tmp_path):
-    make_args, message = CASES[case]
-    result = run_cli(f'--out_dir={tmp_path / "out"}', '--nodownload',
-                     *make_args(tmp_path), timeout=300)
+def test_the_command_line_prints_one_line_and_exits_1(tmp_path):
+    """A mistake found in the flags, in a process of its own (TensorFlow never
+    starts), and one found after TensorFlow started, through the same
+    `cli.main` in this process."""
+    from gan_tf import main
+    make_args, message = CASES['unknown architecture']
+    result = run_cli(f'--out_dir={tmp_path / "out"}', *make_args(tmp_path), timeout=300)
     assert result.returncode == 1 and 'Traceback' not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith('error: ') and message in last, result.stderr[-2000:]
+    make_args, message = CASES['resume of no run']
+    status, _, last = run_command(main, f'--out_dir={tmp_path / "out"}', '--nodownload',
+                                  *make_args(tmp_path))
+    assert status == 1 and last.startswith('error: ') and message in last, last
 
 
 def test_overwrite_replaces_a_run_only_once_the_new_one_can_start(mnist_data_dir, tmp_path):

@@ -94,7 +94,12 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
                                       for a, b in zip(one[0], two[0])),
             metrics=[one[1], two[1]], seed_states=[one[2], two[2]],
             steps=[one[3], two[3]])
-    print('RESULT ' + json.dumps(results))
+    print('RESULT ' + json.dumps(results), flush=True)
+
+    # And a global batch the 2 replicas cannot split, from the command line.
+    from gan_tf import main
+    main.run(['gan_tf', '--strategy=mirrored', '--batch_size=33', '--max_steps=1',
+              *sys.argv[1:]])
 ''')
 
 
@@ -118,7 +123,15 @@ def test_order_for_replicas_gives_each_replica_its_slice_of_every_d_update():
     assert ordered[:, 0].numpy().tolist() == [0, 1, 4, 5, 2, 3, 6, 7]
 
 
-def test_two_replicas_train_as_one_device_does():
+@pytest.fixture(scope='module')
+def two_replicas(mnist_data_dir, tmp_path_factory):
+    """One process with the CPU split in 2: EQUIVALENCE's cases, then
+    `gan_tf.main` with a batch of 33 (its out_dir: returned second)."""
+    out = tmp_path_factory.mktemp('uneven')
+    return python(EQUIVALENCE, f'--data_dir={mnist_data_dir}', f'--out_dir={out}'), out
+
+
+def test_two_replicas_train_as_one_device_does(two_replicas):
     """MirroredStrategy over 2 logical CPU devices ends, after 5 steps, with the
     weights one device reaches for the same seed and global batch.
 
@@ -128,9 +141,9 @@ def test_two_replicas_train_as_one_device_does():
     same noise, a gradient not scaled to the global mean, D updates on the wrong
     images) moves weights by about the learning rate per step, 1e-4 or more.
     """
-    result = python(EQUIVALENCE)
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = next(l for l in result.stdout.splitlines() if l.startswith('RESULT '))
+    result, _ = two_replicas
+    line = next((l for l in result.stdout.splitlines() if l.startswith('RESULT ')), None)
+    assert line, result.stderr[-3000:]
     for name, case in json.loads(line[len('RESULT '):]).items():
         assert case['max_weight_difference'] < 1e-5, (name, case)
         assert case['steps'] == [5, 5], name
@@ -170,16 +183,13 @@ def test_mirrored_run_from_the_command_line_resumes_on_one_device(mnist_data_dir
     assert 'step 12 of 12' in resumed.stdout
 
 
-def test_a_batch_that_does_not_split_between_the_replicas_is_refused(mnist_data_dir,
-                                                                    tmp_path):
-    main = SPLIT_CPU + 'from gan_tf import main; main.run()\n'
-    result = python(main, '--strategy=mirrored', '--batch_size=33', '--max_steps=1',
-                    f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}')
-    assert result.returncode == 1
+def test_a_batch_that_does_not_split_between_the_replicas_is_refused(two_replicas):
+    result, out = two_replicas
+    assert result.returncode == 1, result.stderr[-3000:]
     assert result.stderr.strip().splitlines()[-1] == (
         'error: --batch_size=33 does not split evenly between the 2 replicas of '
         '--strategy=mirrored: use a multiple of 2')
-    assert list(tmp_path.iterdir()) == []
+    assert list(out.iterdir()) == []
 
 
 def free_ports(count):

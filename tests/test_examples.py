@@ -1,22 +1,19 @@
 import glob
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
-from conftest import REPO, shared_files
+from conftest import REPO, run_example, shared_files
 
 
-def test_train_with_fit_example_runs_and_writes_samples(mnist_data_dir, tmp_path):
-    script = os.path.join(REPO, 'examples', 'train_with_fit.py')
-    result = subprocess.run([sys.executable, script, shared_files('mnist'), '30'],
-                            capture_output=True, text=True, cwd=tmp_path, timeout=300,
-                            env={**os.environ, 'TFDS_DATA_DIR': mnist_data_dir})  # prepared
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert 'trained 30 steps' in result.stdout
+def test_train_with_fit_example_runs_and_writes_samples(mnist_data_dir, tmp_path,
+                                                        monkeypatch, capsys):
+    status, out = run_example('train_with_fit.py', shared_files('mnist'), 30, cwd=tmp_path,
+                              env={'TFDS_DATA_DIR': mnist_data_dir},  # prepared
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 0 and 'trained 30 steps' in out, out
     assert Image.open(tmp_path / 'samples.png').size == (8 * 30 * 2 + 4, 8 * 30 * 2 + 4)
 
 

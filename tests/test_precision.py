@@ -1,8 +1,6 @@
 """--mixed_precision (bfloat16 on CPU, float16 with loss scaling on GPU) and --jit_compile."""
 import json
 import os
-import subprocess
-import sys
 import warnings
 
 import keras
@@ -10,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import run_command
 from gan_tf import Config, registry, runs, speed
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -125,13 +124,14 @@ def test_bench_reports_the_compute_dtype_matmul_rate():
 
 
 def test_mixed_precision_run_exports_float32_images(mnist_data_dir, tmp_path):
+    from gan_tf import main
     out = tmp_path / 'out'
-    subprocess.run([sys.executable, '-m', 'gan_tf.main', '--mixed_precision',
-                    '--max_steps=10', '--batch_size=32', f'--data_dir={mnist_data_dir}',
-                    f'--out_dir={out}', '--run_name=bf16', '--eval_every=0',
-                    '--nohealth_classes', '--sample_every=10', '--g_widths=64',
-                    '--d_widths=64'],
-                   check=True, capture_output=True, text=True, timeout=600)
+    status, _, err = run_command(main, '--mixed_precision', '--max_steps=10',
+                                 '--batch_size=32', f'--data_dir={mnist_data_dir}',
+                                 f'--out_dir={out}', '--run_name=bf16', '--eval_every=0',
+                                 '--nohealth_classes', '--sample_every=10',
+                                 '--g_widths=64', '--d_widths=64')
+    assert status == 0, err
     run_dir = out / 'bf16'
     assert json.load(open(run_dir / 'config.json'))['config']['mixed_precision'] is True
     serving = tf.saved_model.load(str(run_dir / 'export')).signatures['serving_default']

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from conftest import REPO, run_command
+from conftest import REPO, run_command, run_example
 
 BIN = os.path.dirname(sys.executable)
 
@@ -148,20 +148,20 @@ def test_sample_tool_rejects_a_folder_that_is_no_export(tmp_path):
     assert status == 1 and err.startswith('error: ') and 'is not a gan_tf export' in err
 
 
-def test_export_and_serve_example(export_dir, tmp_path):
-    result = run(sys.executable, os.path.join(REPO, 'examples', 'export_and_serve.py'),
-                 str(export_dir), cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert 'generate: (16, 28, 28, 1) uint8' in result.stdout
+def test_export_and_serve_example(export_dir, tmp_path, monkeypatch, capsys):
+    status, out = run_example('export_and_serve.py', export_dir, cwd=tmp_path,
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 0 and 'generate: (16, 28, 28, 1) uint8' in out, out
     assert Image.open(tmp_path / 'served.png').size == (16 * 28, 28)
 
 
-def test_custom_models_example_trains_under_its_own_arch_name(mnist_data_dir, tmp_path):
-    result = run(sys.executable, os.path.join(REPO, 'examples', 'custom_models.py'),
-                 '--arch=tiny', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
-                 '--max_steps=10', '--batch_size=16', '--eval_every=0',
-                 '--nohealth_classes')
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_custom_models_example_trains_under_its_own_arch_name(mnist_data_dir, tmp_path,
+                                                             monkeypatch, capsys):
+    status, out = run_example('custom_models.py', '--arch=tiny', f'--data_dir={mnist_data_dir}',
+                              f'--out_dir={tmp_path}', '--max_steps=10', '--batch_size=16',
+                              '--eval_every=0', '--nohealth_classes', cwd=tmp_path,
+                              monkeypatch=monkeypatch, capsys=capsys)
+    assert status == 0, out[-2000:]
     run_dir = tmp_path / 'mnist-tiny-non_saturating'
     assert (run_dir / 'export' / 'saved_model.pb').exists()
     assert json.loads((run_dir / 'config.json').read_text())['config']['arch'] == 'tiny'
