@@ -24,13 +24,19 @@ def shared_files(dataset):
     return path
 
 
-def once_per_session(tmp_path_factory, name, make):
-    """Runs `make(folder)` once per test session and returns `folder`, which every
-    pytest-xdist worker of the session shares (each would otherwise repeat the
-    work); the other workers wait for the first. `make` must only add to it."""
+def session_folder(tmp_path_factory):
+    """The folder this test session's pytest-xdist workers share."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get('PYTEST_XDIST_WORKER'):
         root = root.parent  # this session's, above each worker's own
+    return root
+
+
+def once_in(root, name, make):
+    """Runs `make(root / name)` once per test session and returns that folder,
+    which every pytest-xdist worker of the session shares (each would otherwise
+    repeat the work); the other workers wait for the first. `make` must only add
+    to it."""
     folder, done = root / name, root / f'{name}.done'
     with open(root / f'{name}.lock', 'w') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -42,26 +48,65 @@ def once_per_session(tmp_path_factory, name, make):
     return folder
 
 
+def once_per_session(tmp_path_factory, name, make):
+    return once_in(session_folder(tmp_path_factory), name, make)
+
+
 # The suite's judge: gan_tf's judging classifier trained on 10,000 MNIST digits
 # (97% right on the test split, in half a minute), not on all 60,000 (99%, in two
 # minutes; the slow suite checks that one).
 JUDGE_IMAGES = 10_000
 
 
+def prepare_mnist(data_dir):
+    """Prepares MNIST from the original files in the tfds `data_dir`, and trains
+    and caches the judge (classifier and real reference) there."""
+    from gan_tf import data, judge
+    images = data.load('mnist', str(data_dir), os.path.join(SHARED_DATA, 'mnist'),
+                       download=False)
+    assert images.source == 'manual'
+    judge.load_classifier('mnist', str(data_dir), train_images=JUDGE_IMAGES)
+    judge.Evaluator('mnist', str(data_dir))  # caches the real reference
+
+
 @pytest.fixture(scope='session')
 def mnist_data_dir(tmp_path_factory):
-    """A tfds data_dir in which MNIST is prepared from the original files, with
-    the judge (classifier and real reference) trained and cached there."""
-    manual = shared_files('mnist')
+    """A tfds data_dir with MNIST and its judge (see `prepare_mnist`)."""
+    shared_files('mnist')
+    return str(once_per_session(tmp_path_factory, 'tfds', prepare_mnist))
 
-    def prepare(data_dir):
-        from gan_tf import data, judge
-        images = data.load('mnist', str(data_dir), manual, download=False)
-        assert images.source == 'manual'
-        judge.load_classifier('mnist', str(data_dir), train_images=JUDGE_IMAGES)
-        judge.Evaluator('mnist', str(data_dir))  # caches the real reference
 
-    return str(once_per_session(tmp_path_factory, 'tfds', prepare))
+def needs_mnist(item):
+    return 'mnist_data_dir' in item.fixturenames or item.get_closest_marker('real_mnist')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests on real MNIST last, the rest first: while the workers run those,
+    MNIST and its judge (a minute of work) are prepared in a process of their
+    own, started here by the first worker to collect."""
+    on_mnist = [item for item in items if needs_mnist(item)]
+    items[:] = [item for item in items if not needs_mnist(item)] + on_mnist
+    if not on_mnist or config.option.collectonly or not os.path.isfile(
+            os.path.join(SHARED_DATA, 'mnist', 'train-images-idx3-ubyte.gz')):
+        return
+    root = session_folder(config._tmp_path_factory)
+    try:
+        started = os.open(root / 'tfds.started', os.O_CREAT | os.O_EXCL)
+    except FileExistsError:
+        return
+    os.close(started)
+    log = open(root / 'tfds.log', 'w')
+    subprocess.Popen([sys.executable, '-c', PREPARE_IN_BACKGROUND, str(root)],
+                     cwd=os.path.dirname(__file__), stdout=log, stderr=log)
+
+
+# Takes the lock of `once_in` itself, so a worker that needs MNIST earlier waits
+# for it; one that finds it failed prepares it again, and shows why.
+PREPARE_IN_BACKGROUND = '''
+import pathlib, sys
+import conftest
+conftest.once_in(pathlib.Path(sys.argv[1]), 'tfds', conftest.prepare_mnist)
+'''
 
 
 def run_cli(*args, timeout=600):
@@ -131,14 +176,17 @@ FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
 
 @pytest.fixture(scope='session')
 def short_run(mnist_data_dir, tmp_path_factory):
-    """One short CLI run on real MNIST; returns (run_dir, the flags naming it).
+    """One short run of the main command on real MNIST, in this process (the colour
+    folder test in test_folders.py runs it as a process of its own); returns
+    (run_dir, the flags naming it).
     Shared: tests read it, or change a copy (`short_run_copy`)."""
     def train(out):
-        result = run_cli(*FLAGS, '--eval_every=20', '--eval_samples=500',
-                         '--health_classes', '--health_every=20',
-                         f'--data_dir={mnist_data_dir}', f'--out_dir={out}',
-                         '--run_name=short')
-        assert result.returncode == 0, result.stderr[-3000:]
+        from gan_tf import main
+        status, _, last = run_command(main, *FLAGS, '--eval_every=20', '--eval_samples=500',
+                                      '--health_classes', '--health_every=20',
+                                      f'--data_dir={mnist_data_dir}', f'--out_dir={out}',
+                                      '--run_name=short')
+        assert status == 0, last
 
     out = once_per_session(tmp_path_factory, 'out', train)
     return out / 'short', [f'--data_dir={mnist_data_dir}', f'--out_dir={out}',

@@ -155,6 +155,10 @@ CASES = {
 }
 
 
+ON_REAL_DATA = {'a loss the architecture cannot serve', 'batch size larger than the dataset',
+                'resume with other hyperparameters', 'images the architecture cannot make'}
+
+
 @pytest.fixture(autouse=True)
 def _fixtures_on_demand(request):
     """Real MNIST, and a copy of a real run, only for the cases that use them."""
@@ -163,7 +167,9 @@ def _fixtures_on_demand(request):
     copy_of_a_run = lambda: [*FLAGS, *request.getfixturevalue('short_run_copy')[1]]  # noqa: E731
 
 
-@pytest.mark.parametrize('case', list(CASES))
+@pytest.mark.parametrize('case', [
+    pytest.param(case, marks=pytest.mark.real_mnist) if case in ON_REAL_DATA else case
+    for case in CASES])
 def test_bad_input_gets_one_clear_line_and_loses_nothing(case, tmp_path):
     make_args, message = CASES[case]
     args = make_args(tmp_path)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, error_of, run_cli
+from conftest import REPO, error_of, once_per_session, run_cli
 
 # Splitting the CPU into logical devices has to happen before TensorFlow
 # initialises, hence a fresh process for anything with 2 replicas.
@@ -123,12 +123,22 @@ def test_order_for_replicas_gives_each_replica_its_slice_of_every_d_update():
     assert ordered[:, 0].numpy().tolist() == [0, 1, 4, 5, 2, 3, 6, 7]
 
 
-@pytest.fixture(scope='module')
+@pytest.fixture
 def two_replicas(mnist_data_dir, tmp_path_factory):
-    """One process with the CPU split in 2: EQUIVALENCE's cases, then
-    `gan_tf.main` with a batch of 33 (its out_dir: returned second)."""
-    out = tmp_path_factory.mktemp('uneven')
-    return python(EQUIVALENCE, f'--data_dir={mnist_data_dir}', f'--out_dir={out}'), out
+    """One process with the CPU split in 2, once per session (both tests read
+    it, perhaps on different xdist workers): EQUIVALENCE's cases, then
+    `gan_tf.main` with a batch of 33. Returns the CompletedProcess and that
+    run's out_dir."""
+    def run(folder):
+        (folder / 'out').mkdir()
+        result = python(EQUIVALENCE, f'--data_dir={mnist_data_dir}',
+                        f'--out_dir={folder / "out"}')
+        (folder / 'result.json').write_text(json.dumps(
+            [result.returncode, result.stdout, result.stderr]))
+
+    folder = once_per_session(tmp_path_factory, 'two_replicas', run)
+    returncode, stdout, stderr = json.loads((folder / 'result.json').read_text())
+    return subprocess.CompletedProcess(EQUIVALENCE, returncode, stdout, stderr), folder / 'out'
 
 
 def test_two_replicas_train_as_one_device_does(two_replicas):
