@@ -310,14 +310,16 @@ def train_classifier(real, seed=0, epochs=None, train_images=None, where=''):
     if rotation:
         classifier.fit(batches, epochs=epochs, verbose=0)
     else:
-        classifier.fit(x, y, batch_size=BATCH_SIZE, epochs=epochs, verbose=0,
-                       shuffle=True)
+        classifier.fit(data.without_autotuning(
+            tf.data.Dataset.from_tensor_slices((x, y))
+            .shuffle(len(x), seed=seed).batch(BATCH_SIZE)), epochs=epochs, verbose=0,
+            shuffle=False)  # the dataset shuffles, afresh each epoch
     held_x, held_y = real.held_out()
     if rotation:  # each held-out image given one turn, the four equally often
         held_y = np.arange(len(held_x)) % ROTATIONS
         held_x = rotated(held_x, held_y)
-    accuracy = (round(float(classifier.evaluate(held_x, held_y, batch_size=1000,
-                                                verbose=0)[1]), 4)
+    accuracy = (round(float(np.mean(
+        np.argmax(in_batches(classifier)(held_x), axis=1) == held_y)), 4)
                 if len(held_x) else None)
     info = {'dataset': real.dataset, 'make': MAKE, 'task': real.task,
             'test_accuracy': accuracy, 'held_out': len(held_x),
@@ -351,12 +353,12 @@ class Classifier:
         self.model, self.info = cached_classifier(real, self.path)
         self.trained_at = os.path.getmtime(f'{self.path}.json')
         self.features_and_logits = features_and_logits_model(self.model)
+        self._features_and_logits = in_batches(self.features_and_logits)
         self.image_shape = tuple(self.model.inputs[0].shape[1:])
 
-    def features_and_probabilities(self, images, batch_size=1000):
+    def features_and_probabilities(self, images):
         """(feature vectors, class probabilities) of many images."""
-        features, logits = self.features_and_logits.predict(
-            np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
+        features, logits = self._features_and_logits(images)
         return features, tf.nn.softmax(logits).numpy()
 
     def class_probabilities(self, images):
@@ -378,6 +380,22 @@ def cache_folder(cache_dir, data_dir):
     --data_dir there)."""
     return cache_dir or os.path.join(data_dir or data.default_data_dir(),
                                      'gan_tf_classifiers')
+
+
+def in_batches(model, batch_size=1000):
+    """`model` as a function of many images (numpy in, numpy out), called on
+    `batch_size` of them at a time through one traced function: no tf.data
+    pipeline per call, as `model.predict` makes (see `data.without_autotuning`)."""
+    call = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    def apply(images):
+        images = np.asarray(images, np.float32)
+        parts = [call(images[i:i + batch_size]) for i in range(0, max(len(images), 1), batch_size)]
+        if isinstance(parts[0], (list, tuple)):
+            return tuple(np.concatenate([np.asarray(p[k]) for p in parts])
+                         for k in range(len(parts[0])))
+        return np.concatenate([np.asarray(p) for p in parts])
+    return apply
 
 
 def features_and_logits_model(classifier):

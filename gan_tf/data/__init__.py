@@ -182,10 +182,22 @@ def train_batches(data, batch_size, seed, start_step=0, labels=False, flip=False
 
     def scale(*batch):  # images, or images and labels
         return (to_unit_range(batch[0]), *batch[1:]) if labels else to_unit_range(batch[0])
-    return (stream.skip(start_step * batch_size)
-            .batch(batch_size, drop_remainder=True)
-            .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE))
+    return without_autotuning(stream.skip(start_step * batch_size)
+                              .batch(batch_size, drop_remainder=True)
+                              .map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+                              .prefetch(tf.data.AUTOTUNE))
+
+
+def without_autotuning(dataset):
+    """`dataset` without tf.data's autotuning thread (AUTOTUNE then means one
+    call per core, and a prefetch buffer that grows while it runs dry). That
+    thread sleeps up to a minute between its rounds, and freeing an iterator
+    waits for it to wake (TF 2.21): the process would stall that long whenever
+    Python frees a pipeline that ran for a while, as at the end of every
+    training run. BUILD.md, "tf.data autotuning", has the measurements."""
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _mirrored(example, seed):
