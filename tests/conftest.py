@@ -101,9 +101,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 # Takes the lock of `once_in` itself, so a worker that needs MNIST earlier waits
-# for it; one that finds it failed prepares it again, and shows why.
+# for it; one that finds it failed prepares it again, and shows why. One thread:
+# beside the two workers it gets about one core, and more threads only spin.
 PREPARE_IN_BACKGROUND = '''
 import pathlib, sys
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
 import conftest
 conftest.once_in(pathlib.Path(sys.argv[1]), 'tfds', conftest.prepare_mnist)
 '''

@@ -1,5 +1,6 @@
 import gzip
 import os
+import shutil
 import subprocess
 import sys
 
@@ -25,6 +26,33 @@ def test_prepares_mnist_from_the_original_files_then_reuses_it(mnist_data_dir):
     assert data.image_shape == (28, 28, 1)
     first = next(iter(data.images)).numpy()
     assert first.dtype == np.uint8 and first.shape == (28, 28, 1) and first.max() > 200
+
+
+def test_a_split_is_decoded_once_kept_beside_it_and_decoded_again_when_damaged(
+        mnist_data_dir, tmp_path, monkeypatch):
+    shutil.copytree(os.path.join(mnist_data_dir, 'mnist'), tmp_path / 'mnist')
+    for copied in (tmp_path / 'mnist').glob('*/gan_tf-decoded-*'):
+        copied.unlink()
+    monkeypatch.setattr(gan_data, '_DECODED', {})
+
+    def test_split():  # as a new process reads it
+        gan_data._DECODED.clear()
+        data = gan_data.load('mnist', str(tmp_path), download=False, split='test')
+        return {name: np.concatenate([b[name].numpy() for b in data.examples.batch(4096)])
+                for name in ('image', 'label')}
+
+    decoded = test_split()
+    kept, = (tmp_path / 'mnist').glob('*/gan_tf-decoded-test.npz')
+    written = kept.stat().st_mtime_ns
+    assert decoded['image'].shape == (10_000, 28, 28, 1)
+    read = test_split()  # from the kept copy: not decoded, so not rewritten
+    assert kept.stat().st_mtime_ns == written
+    for name in decoded:
+        np.testing.assert_array_equal(read[name], decoded[name])
+    kept.write_bytes(kept.read_bytes()[:1000])  # cut short
+    again = test_split()
+    np.testing.assert_array_equal(again['image'], decoded['image'])
+    assert kept.stat().st_size > 1000 and not list(kept.parent.glob('.gan_tf-decoded*'))
 
 
 @pytest.mark.slow  # prepares Fashion-MNIST with tfds: a minute
