@@ -1,5 +1,6 @@
 """Reliability on real MNIST: crash-safe resume, determinism, corrupt checkpoints,
 a full disk. Each test works on its own run directory."""
+import contextlib
 import csv
 import json
 import os
@@ -208,25 +209,31 @@ def test_a_resume_with_other_hyperparameters_is_refused(short_run_copy, capsys):
     assert 'step 50 of 50' in capsys.readouterr().out
 
 
-def _limit_file_size():
-    # Files may grow to 1.5 MB: a checkpoint of the short run's players (2.7 MB)
-    # cannot be written, its samples and logs can. The write fails with EFBIG
-    # rather than ENOSPC; both reach the same code path, and this needs no root
-    # and no real full disk.
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1536 << 10, 1536 << 10))
+@contextlib.contextmanager
+def _files_limited_to(size):
+    """This process may write files of at most `size` bytes while inside: a
+    checkpoint of the short run's players (2.7 MB) cannot be written, its samples
+    and logs can. The write fails with EFBIG rather than ENOSPC; both reach the
+    same code path, and this needs no root and no real full disk."""
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, limits[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
 
 
 def test_a_full_disk_while_checkpointing_loses_nothing(short_run_copy):
+    from gan_tf import main
     run_dir, common = short_run_copy
     exported = (run_dir / 'export' / 'saved_model.pb').read_bytes()
-    result = subprocess.run(
-        [sys.executable, '-m', 'gan_tf.main', *FLAGS, *common, '--resume',
-         '--max_steps=80'], cwd=REPO, capture_output=True, text=True, timeout=600,
-        preexec_fn=_limit_file_size)
-    assert result.returncode == 1 and 'Traceback' not in result.stderr
+    with _files_limited_to(1536 << 10):
+        status, _, last = run_command(main, *FLAGS, *common, '--resume', '--max_steps=80')
+    assert status == 1
     checkpoints = run_dir / 'checkpoints'
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert last == (
         'error: could not write the checkpoint of step 60 (File too large); last '
         f'good checkpoint: {checkpoints}/ckpt-40. Free some space and continue '
         'with --resume')
@@ -239,16 +246,18 @@ def test_a_full_disk_while_checkpointing_loses_nothing(short_run_copy):
 
 # --- Ctrl-C and SIGTERM ---------------------------------------------------------------
 
-def _training_process(common, run_dir):
-    """A long training run, started; returns once it is past its first steps."""
-    process = subprocess.Popen([sys.executable, '-m', 'gan_tf.main', *common], cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (run_dir / 'metrics.csv').exists():
-        assert process.poll() is None, process.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, 'training did not start'
-        time.sleep(0.05)  # polling for the file, not waiting for a result
-    return process
+def _signal_once_training(run_dir, number, deadline=60):
+    """From a thread: sends this process signal `number` once the run in
+    `run_dir` has logged its first steps (the handler is the one a command-line
+    run installs, in the main thread, as in any process)."""
+    def send():
+        end = time.monotonic() + deadline
+        while not (run_dir / 'metrics.csv').exists():
+            if time.monotonic() > end:
+                return
+            time.sleep(0.05)  # polling for the file, not waiting for a result
+        os.kill(os.getpid(), number)
+    threading.Thread(target=send, daemon=True).start()
 
 
 @pytest.mark.parametrize('signal_name', ['SIGINT',  # one handler: SIGTERM in the slow suite
@@ -256,18 +265,19 @@ def _training_process(common, run_dir):
 def test_a_signal_stops_cleanly_within_a_step_and_the_run_resumes(
         signal_name, mnist_data_dir, tmp_path, capsys):
     """Ctrl-C (SIGINT) and a scheduler's SIGTERM: the step ends, then a checkpoint
-    of that step, its samples, curves and report; one line says how to resume."""
+    of that step, its samples, curves and report; one line says how to resume.
+    In this process, as `python -m gan_tf.main` runs it (`run_command`)."""
+    from gan_tf import main
     run_dir = tmp_path / 'stopped'
     common = ['--dataset=mnist', f'--data_dir={mnist_data_dir}', f'--out_dir={tmp_path}',
               '--run_name=stopped', '--batch_size=16', '--max_steps=100000',
+              '--max_seconds=120',  # ends the run should the signal never come
               '--g_widths=32', '--d_widths=32', '--log_every=5', '--sample_every=1000',
               '--checkpoint_every=100000', '--eval_every=0', '--nohealth_classes']
-    process = _training_process(common, run_dir)
     number = getattr(signal, signal_name)
-    process.send_signal(number)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + number and 'Traceback' not in err, err[-3000:]
-    last = err.strip().splitlines()[-1]
+    _signal_once_training(run_dir, number)
+    status, _, last = run_command(main, *common)
+    assert status == 128 + number, last
     step = int(last.split(' at step ')[1].split(':')[0])
     assert last == (f'error: stopped by {signal_name} at step {step}: checkpoint, samples '
                     'and report written; continue with --resume')
@@ -275,6 +285,7 @@ def test_a_signal_stops_cleanly_within_a_step_and_the_run_resumes(
     assert (run_dir / 'samples' / f'step_{step:06d}.png').exists()
     assert (run_dir / 'report.html').exists() and (run_dir / 'curves.png').exists()
     assert metric_rows(run_dir)[-1]['step'] == str(step)
+    capsys.readouterr()
     assert error_of([*common, '--resume', f'--max_steps={step + 5}']) is None
     assert f'continuing from {run_dir}/checkpoints/ckpt-{step} (step {step})' in \
         capsys.readouterr().out
@@ -300,16 +311,7 @@ def test_a_second_ctrl_c_aborts_at_once(mnist_data_dir, tmp_path, monkeypatch):
             os.kill(os.getpid(), signal.SIGINT)
 
     monkeypatch.setattr(callbacks.StopAt, 'request', request_then_ctrl_c_again)
-
-    def first_ctrl_c():
-        deadline = time.monotonic() + 60
-        while not (run_dir / 'metrics.csv').exists():
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.05)  # polling for the file, not waiting for a result
-        os.kill(os.getpid(), signal.SIGINT)
-
-    threading.Thread(target=first_ctrl_c, daemon=True).start()
+    _signal_once_training(run_dir, signal.SIGINT)
     status, _, last = run_command(main, *common)
     assert status == 130 and last.startswith('error: aborted at once at step '), last
     assert not (run_dir / 'report.html').exists()  # aborted before the saving a stop does
