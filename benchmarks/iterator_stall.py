@@ -11,6 +11,7 @@ import gc
 import sys
 import time
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -18,24 +19,20 @@ from gan_tf import Config, runs
 from gan_tf import data as gan_data
 
 
-class StopAfter:
+class StopAfter(keras.callbacks.Callback):
+    """Stops training `seconds` after it began; counts the steps made."""
+
     def __init__(self, seconds):
+        super().__init__()
         self.seconds, self.steps = seconds, 0
 
-    def callback(self):
-        import keras
+    def on_train_begin(self, logs=None):
+        self.started = time.monotonic()
 
-        outer = self
-
-        class Stop(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                outer.started = time.monotonic()
-
-            def on_train_batch_end(self, batch, logs=None):
-                outer.steps = batch + 1
-                if time.monotonic() - outer.started > outer.seconds:
-                    self.model.stop_training = True
-        return Stop()
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps = batch + 1
+        if time.monotonic() - self.started > self.seconds:
+            self.model.stop_training = True
 
 
 def trial(autotune, seconds):
@@ -55,7 +52,7 @@ def trial(autotune, seconds):
         gan_data.without_autotuning = keep
     gan = runs.build_gan(config, data.image_shape)
     stop = StopAfter(seconds)
-    gan.fit(batches, steps_per_epoch=10**9, epochs=1, verbose=0, callbacks=[stop.callback()])
+    gan.fit(batches, steps_per_epoch=10**9, epochs=1, verbose=0, callbacks=[stop])
     rate = stop.steps / (time.monotonic() - stop.started)
     del gan, batches
     started = time.monotonic()

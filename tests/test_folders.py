@@ -315,7 +315,7 @@ def test_tfds_images_of_another_size_take_the_same_path(tmp_path, monkeypatch):
         return dict(examples=tf.data.Dataset.from_tensor_slices(
                         {'image': digits[..., None], 'label': labels.astype(np.int64)}),
                     num_examples=len(digits), image_shape=(28, 28, 1), source='prepared',
-                    detail='fake', num_classes=10, class_names=tuple('0123456789'))
+                    detail=str(tmp_path), num_classes=10, class_names=tuple('0123456789'))
     monkeypatch.setattr(gan_data.tfds_source, 'load', fake_tfds)
     data = gan_data.load('mnist', str(tmp_path), image_size=32, channels=3)
     assert data.image_shape == (32, 32, 3) and data.num_classes == 10

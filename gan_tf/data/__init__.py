@@ -122,8 +122,9 @@ def _decoded(found, split):
     decoded once and kept beside its prepared files (`gan_tf-decoded-<split>.npz`,
     as large as the raw pixels), so that later processes load it in a fraction of
     a second; where that cannot be written, it is decoded each time."""
+    kept_beside = found.source in TFDS_SOURCES and os.path.isdir(found.detail)
     path = os.path.join(found.detail, f'gan_tf-decoded-{split}.npz')
-    if found.source in TFDS_SOURCES and os.path.exists(path):
+    if kept_beside and os.path.exists(path):
         try:
             with np.load(path) as kept:
                 arrays = {name: kept[name] for name in ('image', 'label')}
@@ -133,7 +134,7 @@ def _decoded(found, split):
             pass  # damaged or of another make: decoded again, and replaced
     whole = next(iter(found.examples.batch(found.num_examples)))
     arrays = {name: tensor.numpy() for name, tensor in whole.items()}
-    if found.source in TFDS_SOURCES:
+    if kept_beside:
         kept = io.BytesIO()
         np.savez(kept, **arrays)
         try:  # written whole, then renamed: never read half-written
