@@ -224,28 +224,21 @@ def rotated(images, turns):
     return out
 
 
-class RotatedBatches(keras.utils.PyDataset):
-    """Batches of (image given a random quarter turn, how many), each image once
-    an epoch and turned afresh each time (seeded); a folder smaller than a batch
-    is repeated to fill one."""
-
-    def __init__(self, images, seed):
-        super().__init__()
-        self.images, self.rng = images, np.random.default_rng(seed)
-        self.epoch_size = max(len(images), BATCH_SIZE)
-        self.on_epoch_end()
-
-    def __len__(self):
-        return -(-self.epoch_size // BATCH_SIZE)
-
-    def __getitem__(self, i):
-        part = slice(i * BATCH_SIZE, (i + 1) * BATCH_SIZE)
-        turns = self.turns[part]
-        return rotated(self.images[self.order[part]], turns), turns
-
-    def on_epoch_end(self):
-        self.order = np.resize(self.rng.permutation(len(self.images)), self.epoch_size)
-        self.turns = self.rng.integers(ROTATIONS, size=self.epoch_size)
+def rotation_batches(images, seed):
+    """An epoch of batches of (image given a random quarter turn, how many), each
+    image once, in a new order and turned afresh each time it is iterated
+    (seeded: the same epochs in every process); a folder smaller than a batch
+    is repeated to fill one. The turns are `np.rot90`'s, as `rotated` gives
+    the held-out images."""
+    epoch_size = max(len(images), BATCH_SIZE)
+    images = tf.data.Dataset.from_tensor_slices(images).repeat(
+        -(-epoch_size // len(images))).take(epoch_size)
+    turns = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).map(
+        lambda r: tf.cast(r % ROTATIONS, tf.int32))
+    return data.without_autotuning(
+        tf.data.Dataset.zip(images.shuffle(epoch_size, seed=seed), turns)
+        .map(lambda image, turn: (tf.image.rot90(image, turn), turn))
+        .batch(BATCH_SIZE))
 
 
 def judge_path(real, cache):
@@ -295,8 +288,7 @@ def train_classifier(real, seed=0, epochs=None, train_images=None, where=''):
     keras.utils.set_random_seed(seed)
     classifier = build_classifier(real.image_shape,
                                   ROTATIONS if rotation else real.num_classes)
-    batches = RotatedBatches(x, seed) if rotation else None
-    steps_per_epoch = len(batches) if rotation else -(-len(x) // BATCH_SIZE)
+    steps_per_epoch = -(-max(len(x), BATCH_SIZE if rotation else 0) // BATCH_SIZE)
     epochs = epochs or max(EPOCHS, -(-MIN_STEPS // steps_per_epoch))
     classifier.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
@@ -308,7 +300,8 @@ def train_classifier(real, seed=0, epochs=None, train_images=None, where=''):
     print(f'judge: training a network on {real.dataset} once, to tell {learns}: '
           f'{len(x):,} images, {epochs} epochs (cached in {where})', flush=True)
     if rotation:
-        classifier.fit(batches, epochs=epochs, verbose=0)
+        classifier.fit(rotation_batches(x, seed), epochs=epochs, verbose=0,
+                       shuffle=False)  # the dataset shuffles, afresh each epoch
     else:
         classifier.fit(data.without_autotuning(
             tf.data.Dataset.from_tensor_slices((x, y))

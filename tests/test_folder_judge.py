@@ -148,6 +148,43 @@ def test_an_unlabelled_folder_is_judged_in_rotation_features_without_classes(unl
                        'coverage', 'memorised')
 
 
+def test_rotation_batches_turn_each_image_once_an_epoch_afresh_and_alike_for_a_seed():
+    images = np.random.default_rng(0).uniform(-1, 1, (300, 5, 5, 2)).astype(np.float32)
+    batches = judge.rotation_batches(images, seed=3)
+
+    def epoch(batches):
+        turned, turns = map(np.concatenate, zip(*[(x.numpy(), y.numpy()) for x, y in batches]))
+        # Turning each image back (`rotated`, as the held-out images are turned)
+        # gives every image once: the turns are the ones the labels say.
+        upright = np.concatenate([judge.rotated(turned[i:i + 1], (4 - turns[i:i + 1]) % 4)
+                                  for i in range(len(turned))])
+        return turned, turns, upright
+
+    first, second = epoch(batches), epoch(batches)
+    assert [len(y) for _, y in batches] == [128, 128, 44]
+    flat = lambda a: sorted(map(bytes, a.reshape(len(a), -1).view(np.uint8)))  # noqa: E731
+    for _, turns, upright in (first, second):
+        assert flat(upright) == flat(images) and set(turns) == {0, 1, 2, 3}
+    assert not np.array_equal(first[2], second[2])  # another order
+    assert not np.array_equal(first[1], second[1])  # other turns
+    again = epoch(judge.rotation_batches(images, seed=3))
+    assert np.array_equal(again[0], first[0]) and np.array_equal(again[1], first[1])
+    # A folder smaller than a batch fills one.
+    assert [len(y) for _, y in judge.rotation_batches(images[:50], seed=3)] == [128]
+
+
+def test_a_rotation_judge_trained_again_is_the_same_judge(unlabelled):
+    folder, data_dir, _ = unlabelled
+    options = {'image_size': 32}
+    kept, info = judge.load_classifier(folder, data_dir, image_options=options)
+    again, again_info = judge.train_classifier(judge.RealImages(folder, data_dir,
+                                                                image_options=options),
+                                               epochs=EPOCHS)
+    assert info['task'] == 'rotation' and again_info['test_accuracy'] == info['test_accuracy']
+    for a, b in zip(kept.weights, again.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
 class SampleSource:
     """What the health monitor reads of a GAN, its samples fixed."""
 
