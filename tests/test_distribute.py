@@ -36,15 +36,14 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
     from gan_tf.optimizers import FusedAdam
 
     CASES = {
-        # SGD: unlike Adam, its step is proportional to the gradient, so it
-        # shows whether the replicas' gradients are scaled to the global mean.
-        'sgd': dict(loss='non_saturating', d_steps=1, optimizer='sgd', options={}),
         'adam-stabilisers': dict(loss='non_saturating', d_steps=1, optimizer='adam',
                                  options=dict(diffaugment='color,translation,cutout',
                                               instance_noise=0.1, r1_weight=1.0,
                                               ema_decay=0.9)),
-        'wgan_gp-d_steps-2': dict(loss='wgan_gp', d_steps=2, optimizer='adam',
-                                  options={}),
+        # SGD: unlike Adam, its step is proportional to the gradient, so it
+        # shows whether the replicas' gradients are scaled to the global mean.
+        'sgd-wgan_gp-d_steps-2': dict(loss='wgan_gp', d_steps=2, optimizer='sgd',
+                                      options={}),
         # (images, labels) batches: each replica's labels must follow its images.
         'conditional-acgan-d_steps-2': dict(loss='acgan', d_steps=2, optimizer='adam',
                                             options={}, num_classes=10),
