@@ -288,7 +288,11 @@ def train_classifier(real, seed=0, epochs=None, train_images=None, where=''):
     keras.utils.set_random_seed(seed)
     classifier = build_classifier(real.image_shape,
                                   ROTATIONS if rotation else real.num_classes)
-    steps_per_epoch = -(-max(len(x), BATCH_SIZE if rotation else 0) // BATCH_SIZE)
+    # Each shuffles afresh every epoch.
+    batches = rotation_batches(x, seed) if rotation else data.without_autotuning(
+        tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+        .batch(BATCH_SIZE))
+    steps_per_epoch = int(batches.cardinality())
     epochs = epochs or max(EPOCHS, -(-MIN_STEPS // steps_per_epoch))
     classifier.compile(
         optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(
@@ -299,14 +303,7 @@ def train_classifier(real, seed=0, epochs=None, train_images=None, where=''):
         'which of 4 rotations an image was given (no labels to learn)')
     print(f'judge: training a network on {real.dataset} once, to tell {learns}: '
           f'{len(x):,} images, {epochs} epochs (cached in {where})', flush=True)
-    if rotation:
-        classifier.fit(rotation_batches(x, seed), epochs=epochs, verbose=0,
-                       shuffle=False)  # the dataset shuffles, afresh each epoch
-    else:
-        classifier.fit(data.without_autotuning(
-            tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(x), seed=seed).batch(BATCH_SIZE)), epochs=epochs, verbose=0,
-            shuffle=False)  # the dataset shuffles, afresh each epoch
+    classifier.fit(batches, epochs=epochs, verbose=0, shuffle=False)
     held_x, held_y = real.held_out()
     if rotation:  # each held-out image given one turn, the four equally often
         held_y = np.arange(len(held_x)) % ROTATIONS
@@ -383,7 +380,8 @@ def in_batches(model, batch_size=1000):
 
     def apply(images):
         images = np.asarray(images, np.float32)
-        parts = [call(images[i:i + batch_size]) for i in range(0, max(len(images), 1), batch_size)]
+        parts = [call(images[i:i + batch_size])
+                 for i in range(0, max(len(images), 1), batch_size)]
         if isinstance(parts[0], (list, tuple)):
             return tuple(np.concatenate([np.asarray(p[k]) for p in parts])
                          for k in range(len(parts[0])))

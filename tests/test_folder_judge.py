@@ -156,8 +156,7 @@ def test_rotation_batches_turn_each_image_once_an_epoch_afresh_and_alike_for_a_s
         turned, turns = map(np.concatenate, zip(*[(x.numpy(), y.numpy()) for x, y in batches]))
         # Turning each image back (`rotated`, as the held-out images are turned)
         # gives every image once: the turns are the ones the labels say.
-        upright = np.concatenate([judge.rotated(turned[i:i + 1], (4 - turns[i:i + 1]) % 4)
-                                  for i in range(len(turned))])
+        upright = judge.rotated(turned, (4 - turns) % 4)
         return turned, turns, upright
 
     first, second = epoch(batches), epoch(batches)
