@@ -85,10 +85,12 @@ def replica_devices(count):
     return [f'/cpu:{i}' for i in range(count)]
 
 
-def benchmark(config, image_shape, steps, repeats, profile=False, strategy=None):
+def benchmark(config, image_shape, steps, repeats, profile=False, strategy=None,
+              matmul_size=2048):
     """Returns a dict of measurements for `config`'s training step (with its
     --mixed_precision and --jit_compile), on one device or, given `strategy`, on
-    each of its replicas (`--batch_size` being the global batch, as in training)."""
+    each of its replicas (`--batch_size` being the global batch, as in training),
+    and the machine's rate on square matrices of `matmul_size`."""
     strategy = strategy or tf.distribute.get_strategy()
     with strategy.scope():
         gan = runs.build_gan(config, image_shape)
@@ -103,7 +105,7 @@ def benchmark(config, image_shape, steps, repeats, profile=False, strategy=None)
             lambda x: strategy.experimental_local_results(
                 strategy.run(gan.train_step, args=(x,))),
             jit_compile=config.jit_compile)
-    n = 2048
+    n = matmul_size
     # The float32 matmul is the yardstick; with mixed precision, also the
     # matmul in the players' compute dtype, the rate their matmuls could reach.
     compute_dtype = gan.generator.compute_dtype

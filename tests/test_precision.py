@@ -118,7 +118,7 @@ def test_jit_compile_trains_through_fit():
 
 def test_bench_reports_the_compute_dtype_matmul_rate():
     result = speed.benchmark(Config(batch_size=16, mixed_precision=True), IMAGE_SHAPE,
-                             steps=2, repeats=1)
+                             steps=2, repeats=1, matmul_size=256)
     assert result['compute_dtype'] == 'bfloat16'
     assert result['bfloat16_matmul_gflops'] > 0 and result['float32_matmul_gflops'] > 0
 
