@@ -23,7 +23,8 @@ CLASS_NAMES = {
 
 def write_folder(idx_dir, root, per_class):
     """Class subfolders of the first `per_class` training images of each class
-    in the IDX files of `idx_dir` (named after their dataset's folder)."""
+    in the IDX files of `idx_dir`, named by CLASS_NAMES for the folder's name
+    (`fashion_mnist`: the clothes; any other: the digits 0 to 9)."""
     with gzip.open(os.path.join(idx_dir, 'train-images-idx3-ubyte.gz')) as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)
     with gzip.open(os.path.join(idx_dir, 'train-labels-idx1-ubyte.gz')) as f:
