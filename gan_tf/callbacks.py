@@ -27,22 +27,32 @@ CLASS_GRID_COLUMNS = 8
 class StopAt(keras.callbacks.Callback):
     """Stops training at step `max_steps`, after `max_seconds` of training, or
     after the step during which `request` was called (a signal handler's way
-    to stop cleanly)."""
+    to stop cleanly); aborts it at once after `abort`."""
 
     def __init__(self, max_steps=None, max_seconds=None):
         super().__init__()
         self.max_steps, self.max_seconds = max_steps, max_seconds
         self.requested = None
         self.stopped_by = None  # 'max_steps', 'max_seconds' or the request once stopped
+        self.aborted = False
 
     def request(self, reason):
         """Stop at the end of the current step; `reason` becomes `stopped_by`."""
         self.requested = self.requested or reason
 
+    def abort(self):
+        """Abort training now: raises KeyboardInterrupt, and again at the end of
+        the step and of training, should the first be lost (one raised while
+        Python runs a finaliser is only printed)."""
+        self.aborted = True
+        raise KeyboardInterrupt
+
     def on_train_begin(self, logs=None):
         self.started = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
+        if self.aborted:
+            raise KeyboardInterrupt
         if self.requested:
             self.stopped_by = self.requested
         elif self.max_steps is not None and int(self.model.step) >= self.max_steps:
@@ -52,6 +62,10 @@ class StopAt(keras.callbacks.Callback):
             self.stopped_by = 'max_seconds'
         if self.stopped_by:
             self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.aborted:  # before the callbacks after this one save anything
+            raise KeyboardInterrupt
 
 
 class ProgressBar(keras.callbacks.Callback):

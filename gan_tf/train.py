@@ -175,9 +175,11 @@ def _train(config, strategy):
         except UserError as e:  # a file that could not be written
             saver.failure = str(e)
         except KeyboardInterrupt:
+            stop.aborted = True
+        if stop.aborted:  # even where the handler's KeyboardInterrupt was lost
             raise Interrupted(f'aborted at once at step {int(gan.step)}; last complete '
                               f'checkpoint: {manager.latest_checkpoint or "none"}; '
-                              'continue with --resume', signal.SIGINT) from None
+                              'continue with --resume', signal.SIGINT)
     writer.close()
     if scratch:
         scratch.cleanup()
@@ -295,7 +297,7 @@ def _stopping_on_signals(stop, enabled=True):
     def handler(signum, frame):
         name = signal.Signals(signum).name
         if stop.requested:
-            raise KeyboardInterrupt
+            stop.abort()
         stop.request(name)
         print(f'\n{name}: stopping after this step, with a checkpoint, samples and '
               f'the report ({name} again to abort at once)', file=sys.stderr, flush=True)

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FLAGS, REPO, error_of, run_cli, run_command
+from conftest import FLAGS, REPO, SHORT_RUN_FLAGS, error_of, run_cli, run_command
 
 
 def checkpoint_tensors(prefix):
@@ -41,7 +41,8 @@ def metric_rows(run_dir):
                 for row in csv.DictReader(f)]
 
 
-# The default suite checks a fresh run against a resumed one in the SIGKILL test.
+# The default suite checks a resumed run against an uninterrupted one in
+# test_a_run_resumed_from_its_middle_checkpoint_ends_bit_identical.
 @pytest.mark.slow
 @pytest.mark.parametrize('options, runs', [
     pytest.param([], 'abc', id='mlp-twice'),
@@ -94,10 +95,11 @@ def _kill_when(process, ready, deadline=120):
     return False
 
 
-# Two kills in a 100-step run by default; ten in 400 steps in the slow suite. Small
-# players, a checkpoint every 5 steps: every resume starts a metrics window.
-@pytest.mark.parametrize('kills, steps', [(2, 100),
-                                          pytest.param(10, 400, marks=pytest.mark.slow)])
+# Ten kills in a 400-step run, each a new process (the default suite resumes in its
+# own process: test_a_run_resumed_from_its_middle_checkpoint_ends_bit_identical).
+# Small players, a checkpoint every 5 steps: every resume starts a metrics window.
+@pytest.mark.slow
+@pytest.mark.parametrize('kills, steps', [(10, 400)])
 def test_sigkill_at_random_moments_never_loses_the_run(kills, steps, mnist_data_dir,
                                                        tmp_path):
     """`kills` SIGKILLs, half the moment a checkpoint save has begun writing and
@@ -180,6 +182,28 @@ def _wait_for(ready, process, deadline=120):
             return True
         time.sleep(0.005)  # polling a file, not waiting for a result
     return False
+
+
+def test_a_run_resumed_from_its_middle_checkpoint_ends_bit_identical(short_run_copy):
+    """Resuming changes nothing, in this process (the slow suite's SIGKILL trials
+    resume fresh processes killed mid-save and at random moments): a copy of the
+    shared 40-step run, its step-40 checkpoint taken away, resumed from step 20,
+    ends with the weights, optimizer slots, random states, metrics and sample grid
+    the run reached uninterrupted."""
+    import tensorflow as tf
+    run_dir, common = short_run_copy
+    checkpoints = run_dir / 'checkpoints'
+    reached = checkpoint_tensors(checkpoints / 'ckpt-40')
+    rows, grid = metric_rows(run_dir), (run_dir / 'samples' / 'step_000040.png').read_bytes()
+    for path in checkpoints.glob('ckpt-40.*'):
+        path.unlink()
+    tf.compat.v1.train.update_checkpoint_state(
+        str(checkpoints), str(checkpoints / 'ckpt-20'), [str(checkpoints / 'ckpt-20')])
+    assert error_of([*FLAGS, *common, *SHORT_RUN_FLAGS, '--resume']) is None
+    assert json.loads((run_dir / 'config.json').read_text())['started_at_step'] == 20
+    assert_same_tensors(reached, checkpoint_tensors(checkpoints / 'ckpt-40'))
+    assert metric_rows(run_dir) == rows
+    assert (run_dir / 'samples' / 'step_000040.png').read_bytes() == grid
 
 
 def test_a_corrupt_checkpoint_is_skipped_with_a_warning(short_run_copy, capsys):
@@ -315,6 +339,43 @@ def test_a_second_ctrl_c_aborts_at_once(mnist_data_dir, tmp_path, monkeypatch):
     status, _, last = run_command(main, *common)
     assert status == 130 and last.startswith('error: aborted at once at step '), last
     assert not (run_dir / 'report.html').exists()  # aborted before the saving a stop does
+
+
+def test_an_abort_whose_keyboardinterrupt_is_lost_still_ends_that_step():
+    """Python only prints an exception raised while it runs a finaliser, so the
+    KeyboardInterrupt of a second Ctrl-C handled there is lost: the abort must
+    still end training at the end of that step, before anything is saved."""
+    import keras
+    import tensorflow as tf
+
+    from gan_tf import callbacks, models
+    from gan_tf.gan import GAN
+    stop = callbacks.StopAt()
+
+    class CtrlCTwiceInStepThree(keras.callbacks.Callback):
+        ended = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                stop.request('SIGINT')
+                with contextlib.suppress(KeyboardInterrupt):  # lost, as in a finaliser
+                    stop.abort()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ended.append(batch)
+
+        def on_train_end(self, logs=None):
+            self.ended.append('train_end')
+
+    gan = GAN(*models.build('mlp', (28, 28, 1), g_widths=(16,), d_widths=(16,)),
+              latent_dim=8, seed=0)
+    gan.compile(keras.optimizers.Adam(), keras.optimizers.Adam())
+    batches = tf.data.Dataset.from_tensors(tf.zeros((4, 28, 28, 1))).repeat()
+    watcher = CtrlCTwiceInStepThree()
+    with pytest.raises(KeyboardInterrupt):
+        gan.fit(batches, steps_per_epoch=10, epochs=1, verbose=0, shuffle=False,
+                callbacks=[stop, watcher])
+    assert int(gan.step) == 3 and watcher.ended == [0, 1]  # no callback after it ran
 
 
 # --- a full disk for the export and the report -----------------------------------------
