@@ -45,18 +45,23 @@ def assert_learned_and_healthy(before, after, monitor):
     assert after['fid'] < before['fid'] / 5 and after['classes_covered'] >= 7
     assert monitor.probes[-1]['realistic'] >= health.RECOGNISABLE_SHARE, monitor.probes
     # The monitor names no lasting problem: D wins the first hundred steps of a
-    # DCGAN (fired, then cleared), nothing collapses, nothing turns non-finite.
+    # DCGAN (fired, with its advice, then cleared), nothing collapses, nothing
+    # turns non-finite.
     fired = {f.kind for f in monitor.findings if f.event == 'fired'}
     cleared = {f.kind for f in monitor.findings if f.event == 'cleared'}
-    assert fired <= {'discriminator_overpowering'} and fired == cleared, monitor.findings
+    assert fired == cleared == {'discriminator_overpowering'}, monitor.findings
+    warning = monitor.stream.getvalue().splitlines()[0]
+    assert warning.startswith('health: step ') and 'Try: --lr_d=5e-05' in warning, warning
 
 
 def test_a_conditional_dcgan_learns_digits_of_the_requested_classes(mnist_data_dir):
-    """Measured with the suite's judge after 400 steps (seeds 0, 1, 2): FID 237
-    untrained to 24, 26, 26; 9, 8, 8 classes covered; 66%, 80%, 64% of the
-    probe's samples among real digits; the requested class 87%, 76%, 49% of the
-    time, with 9, 8, 5 classes over half the time (chance: 10%)."""
-    config = Config(arch='dcgan', dataset='mnist', conditional=True, seed=0)
+    """Measured with the suite's judge after 400 steps of 32 images (seeds 0, 1,
+    2): FID 237 untrained to 21, 24, 21; 9, 9, 10 classes covered; 52%, 88%, 70%
+    of the probe's samples among real digits; the requested class 77%, 72%, 94% of
+    the time, with 8, 7, 10 classes over half the time (chance: 10%). Batches of
+    64, the default, took a third more CPU and gave 87%, 76%, 49% of the
+    requested class."""
+    config = Config(arch='dcgan', dataset='mnist', conditional=True, batch_size=32, seed=0)
     evaluator, monitor, gan, noise, before = train_watched(config, mnist_data_dir)
     labels = np.arange(len(noise)) % 10
     samples = gan(noise, tf.constant(labels)).numpy()

@@ -109,7 +109,8 @@ def test_loss_scaled_checkpoint_resumes(tmp_path):
 
 
 def test_jit_compile_trains_through_fit():
-    gan = runs.build_gan(Config(jit_compile=True, batch_size=32), IMAGE_SHAPE)
+    gan = runs.build_gan(Config(jit_compile=True, batch_size=32, g_widths=(64, 128),
+                                d_widths=(128, 64)), IMAGE_SHAPE)  # small: quick to compile
     assert gan.jit_compile
     history = gan.fit(tf.data.Dataset.from_tensors(real_batch()).repeat(3), verbose=0,
                       shuffle=False)

@@ -63,6 +63,9 @@ def test_saved_model_cli_run_generates_images(export_dir, tmp_path):
     assert images.max() > images.min()
 
 
+# Slow: a TensorFlow process of its own; the default suite runs saved_model_cli on
+# `generate` above and reads `serving_default`'s SignatureDef.
+@pytest.mark.slow
 def test_saved_model_cli_run_turns_a_z_file_into_images(export_dir, tmp_path):
     z = np.random.default_rng(0).standard_normal((3, 100)).astype(np.float32)
     np.save(tmp_path / 'z.npy', z)
