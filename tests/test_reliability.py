@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FLAGS, REPO, SHORT_RUN_FLAGS, error_of, run_cli, run_command
+from conftest import FLAGS, REPO, error_of, run_cli, run_command
 
 
 def checkpoint_tensors(prefix):
@@ -199,7 +199,7 @@ def test_a_run_resumed_from_its_middle_checkpoint_ends_bit_identical(short_run_c
         path.unlink()
     tf.compat.v1.train.update_checkpoint_state(
         str(checkpoints), str(checkpoints / 'ckpt-20'), [str(checkpoints / 'ckpt-20')])
-    assert error_of([*FLAGS, *common, *SHORT_RUN_FLAGS, '--resume']) is None
+    assert error_of([*FLAGS, *common, '--resume']) is None
     assert json.loads((run_dir / 'config.json').read_text())['started_at_step'] == 20
     assert_same_tensors(reached, checkpoint_tensors(checkpoints / 'ckpt-40'))
     assert metric_rows(run_dir) == rows
