@@ -84,7 +84,8 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
     # One strategy for all cases: a second MirroredStrategy in one process reuses
     # the first one's collective keys, whose shapes TensorFlow has cached.
     mirrored = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
-    for name, case in CASES.items():
+    for name in sys.argv[1].split(','):
+        case = CASES[name]
         one = train(tf.distribute.get_strategy(), case)
         two = train(mirrored, case)
         results[name] = dict(
@@ -95,11 +96,17 @@ EQUIVALENCE = SPLIT_CPU + textwrap.dedent('''
             steps=[one[3], two[3]])
     print('RESULT ' + json.dumps(results), flush=True)
 
-    # And a global batch the 2 replicas cannot split, from the command line.
-    from gan_tf import main
-    main.run(['gan_tf', '--strategy=mirrored', '--batch_size=33', '--max_steps=1',
-              *sys.argv[1:]])
+    # And, given flags, a global batch the 2 replicas cannot split, from the
+    # command line.
+    if sys.argv[2:]:
+        from gan_tf import main
+        main.run(['gan_tf', '--strategy=mirrored', '--batch_size=33', '--max_steps=1',
+                  *sys.argv[2:]])
 ''')
+# Each case is a few seconds of tracing: the default suite runs the one that shows
+# the gradient scaling and the D steps' split, the slow suite the other two.
+DEFAULT_CASES = 'sgd-wgan_gp-d_steps-2'
+SLOW_CASES = 'adam-stabilisers,conditional-acgan-d_steps-2'
 
 
 def checkpoint_values(prefix):
@@ -125,12 +132,12 @@ def test_order_for_replicas_gives_each_replica_its_slice_of_every_d_update():
 @pytest.fixture
 def two_replicas(mnist_data_dir, tmp_path_factory):
     """One process with the CPU split in 2, once per session (both tests read
-    it, perhaps on different xdist workers): EQUIVALENCE's cases, then
+    it, perhaps on different xdist workers): the DEFAULT_CASES, then
     `gan_tf.main` with a batch of 33. Returns the CompletedProcess and that
     run's out_dir."""
     def run(folder):
         (folder / 'out').mkdir()
-        result = python(EQUIVALENCE, f'--data_dir={mnist_data_dir}',
+        result = python(EQUIVALENCE, DEFAULT_CASES, f'--data_dir={mnist_data_dir}',
                         f'--out_dir={folder / "out"}')
         (folder / 'result.json').write_text(json.dumps(
             [result.returncode, result.stdout, result.stderr]))
@@ -140,9 +147,10 @@ def two_replicas(mnist_data_dir, tmp_path_factory):
     return subprocess.CompletedProcess(EQUIVALENCE, returncode, stdout, stderr), folder / 'out'
 
 
-def test_two_replicas_train_as_one_device_does(two_replicas):
-    """MirroredStrategy over 2 logical CPU devices ends, after 5 steps, with the
-    weights one device reaches for the same seed and global batch.
+def assert_two_replicas_trained_as_one_device_did(result, cases):
+    """MirroredStrategy over 2 logical CPU devices ended, after 5 steps, with the
+    weights one device reaches for the same seed and global batch, in each of
+    `cases` (EQUIVALENCE's output).
 
     Tolerance 1e-5 on every weight: 2 replicas sum two half-batch gradient means
     where one device takes one full-batch mean, so float32 rounding differs (we
@@ -150,10 +158,11 @@ def test_two_replicas_train_as_one_device_does(two_replicas):
     same noise, a gradient not scaled to the global mean, D updates on the wrong
     images) moves weights by about the learning rate per step, 1e-4 or more.
     """
-    result, _ = two_replicas
     line = next((l for l in result.stdout.splitlines() if l.startswith('RESULT ')), None)
     assert line, result.stderr[-3000:]
-    for name, case in json.loads(line[len('RESULT '):]).items():
+    results = json.loads(line[len('RESULT '):])
+    assert sorted(results) == sorted(cases.split(','))
+    for name, case in results.items():
         assert case['max_weight_difference'] < 1e-5, (name, case)
         assert case['steps'] == [5, 5], name
         # The noise generator advanced alike (once per draw, not per replica).
@@ -168,6 +177,17 @@ def test_two_replicas_train_as_one_device_does(two_replicas):
             if relative and key.startswith('acc_'):
                 continue
             assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-5), (name, key)
+
+
+def test_two_replicas_train_as_one_device_does(two_replicas):
+    assert_two_replicas_trained_as_one_device_did(two_replicas[0], DEFAULT_CASES)
+
+
+@pytest.mark.slow
+def test_two_replicas_train_as_one_device_does_with_stabilisers_and_labels():
+    result = python(EQUIVALENCE, SLOW_CASES)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_two_replicas_trained_as_one_device_did(result, SLOW_CASES)
 
 
 @pytest.mark.slow
