@@ -177,10 +177,6 @@ FLAGS = ['--dataset=mnist', '--batch_size=32', f'--max_steps={STEPS}',
          '--g_widths=64,128', '--d_widths=128,64', '--log_every=10', '--sample_every=20',
          '--checkpoint_every=20', '--seed=3', '--eval_every=0', '--nohealth_classes']
 
-# What the shared short run adds to FLAGS.
-SHORT_RUN_FLAGS = ['--eval_every=20', '--eval_samples=500', '--health_classes',
-                   '--health_every=20']
-
 
 @pytest.fixture(scope='session')
 def short_run(mnist_data_dir, tmp_path_factory):
@@ -190,7 +186,8 @@ def short_run(mnist_data_dir, tmp_path_factory):
     Shared: tests read it, or change a copy (`short_run_copy`)."""
     def train(out):
         from gan_tf import main
-        status, _, last = run_command(main, *FLAGS, *SHORT_RUN_FLAGS,
+        status, _, last = run_command(main, *FLAGS, '--eval_every=20', '--eval_samples=500',
+                                      '--health_classes', '--health_every=20',
                                       f'--data_dir={mnist_data_dir}', f'--out_dir={out}',
                                       '--run_name=short')
         assert status == 0, last
