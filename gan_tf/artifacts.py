@@ -187,6 +187,14 @@ def append_csv(path, columns, row):
         out.writerow(row)
 
 
+def read_header(path):
+    """The column names of CSV file `path`; () where it does not exist yet."""
+    if not os.path.exists(path):
+        return ()
+    with open(path, newline='') as f:
+        return tuple(next(csv.reader(f), ()))
+
+
 def truncate_csv(path, columns, step):
     """Drops the rows of CSV file `path` past `step`: left by a run killed after
     its last checkpoint, they would repeat once it resumes from there."""

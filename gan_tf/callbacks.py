@@ -147,6 +147,10 @@ class MetricsLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self.columns = ['step', 'seconds', 'images_per_second', *METRICS]
+        header = artifacts.read_header(self.csv_path)
+        # Resumed with other columns (Inception weights found or gone): keep the
+        # earlier ones, blank where a row has none.
+        self.columns = (*header, *[c for c in self.columns if c not in header])
         artifacts.truncate_csv(self.csv_path, self.columns, int(self.model.step))
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.started = self.window_started = time.monotonic()
@@ -326,6 +330,9 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
     COLUMNS = ('step', 'fid', 'kid', 'precision', 'recall', 'density', 'coverage',
                'memorised', 'classes_covered', 'class_kl', 'classifier_score', 'confident')
+    # The distribution metrics again in InceptionV3's features, where the
+    # evaluator has its weights (`judge.add_inception`).
+    INCEPTION_COLUMNS = tuple(f'inception_{key}' for key in COLUMNS[1:7])
 
     def __init__(self, evaluator, every, num_samples, csv_path, writer=None, seed=0,
                  kid_subsets=20, on_best=None, copies_path=None):
@@ -335,7 +342,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.kid_subsets, self.on_best = kid_subsets, on_best
         self.copies_path, self.last_images = copies_path, None
         self.history, self.last_step, self.best = [], None, None
-        self.columns = ('step', *[c for c in self.COLUMNS[1:] if c in evaluator.metrics])
+        self.columns = ('step', *[c for c in self.COLUMNS[1:] + self.INCEPTION_COLUMNS
+                                  if c in evaluator.metrics])
 
     def on_train_begin(self, logs=None):
         self.noise = latent.noise_from_seed(self.model.noise, self.num_samples,
@@ -368,11 +376,11 @@ class PeriodicEvaluation(keras.callbacks.Callback):
             return
         self.last_images = images
         result = self.evaluator.score(images, kid_subsets=self.kid_subsets)
-        row = {'step': step, **{k: result[k] for k in self.columns[1:]}}
+        row = {'step': step, **{k: result[k] for k in self.columns[1:] if k in result}}
         artifacts.append_csv(self.csv_path, self.columns, row)
         if self.writer:
             with self.writer.as_default(step=step):
-                for key in self.columns[1:]:
+                for key in row.keys() - {'step'}:
                     tf.summary.scalar(f'eval/{key}', row[key])
         self.history.append({**row, **{key: result[key] for key in ('kid_std',
                                                                     'class_shares')

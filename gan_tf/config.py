@@ -239,9 +239,16 @@ class Config:
                              'generated images by gan_tf.evaluate (FID, KID, '
                              'precision/recall, density/coverage, classes) into '
                              '<run>/evaluation.csv and TensorBoard eval/; 0: never. '
-                             'Labelled datasets only.', minimum=0, setting=True)
+                             'Class columns for labelled data only.', minimum=0,
+                             setting=True)
     eval_samples: int = option(2000, 'Generated images per such scoring.',
                                minimum=6, setting=True)
+    inception_weights: str = option(
+        '', 'Keras InceptionV3 no-top weights (.h5): each scoring adds inception_fid, '
+        'inception_kid and the rest, in ImageNet features (2,000 samples take a 2-core '
+        "CPU about 2 minutes). Default: for a folder's or colour images, Keras' cached "
+        'copy, else fetched once into it where the network allows; for grey datasets, '
+        'none. none: never.', check=lambda path: weights_file(path), setting=True)
     health_every: int = option(500, "Steps between the health monitor's looks at "
                                'samples (classes covered, diversity).', minimum=1,
                                setting=True)
@@ -367,6 +374,13 @@ def item_type(field):
 
 _TYPE_NAMES = {int: 'an integer', float: 'a number', bool: 'true or false',
                str: 'a string', tuple: 'comma-separated integers, e.g. 256,512,1024'}
+
+
+def weights_file(path):
+    """ValueError unless `path` is '', 'none' or an existing file."""
+    if path not in ('', 'none') and not os.path.isfile(path):
+        raise ValueError('no such file; give a Keras InceptionV3 no-top weights '
+                         '.h5, or none')
 
 
 def check_field(field, value):

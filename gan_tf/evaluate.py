@@ -46,8 +46,9 @@ def define_flags(flag_values):
     define('string', 'data_dir', '', 'tensorflow-datasets data directory.')
     define('string', 'manual_dir', '', "Folder of the dataset's original files.")
     define('string', 'inception_weights', '', 'Keras InceptionV3 no-top weights (.h5) '
-           "for inception_fid (default: Keras' cached copy in ~/.keras/models, if "
-           'there).')
+           "for inception_fid and the rest; none: never (default: Keras' cached copy "
+           "in ~/.keras/models, else, for a folder's or colour images, fetched once "
+           'into it where the network allows).')
     define('integer', 'inception_size', 299, 'Side images are resized to for '
            'InceptionV3: 299 compares with published FIDs; 75 (the least) is far '
            'cheaper on a CPU. The real images only once (cached).', lower_bound=75)

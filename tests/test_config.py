@@ -24,6 +24,9 @@ from gan_tf.errors import UserError
     (dict(g_widths=(0, -5)), '--g_widths=0,-5: each value must be at least 1'),
     (dict(latent_dim=0), '--latent_dim=0: must be at least 1'),
     (dict(eval_samples=5), '--eval_samples=5: must be at least 6'),
+    (dict(inception_weights='no/such.h5'), '--inception_weights=no/such.h5: no such '
+                                           'file; give a Keras InceptionV3 no-top '
+                                           'weights .h5, or none'),
     (dict(arch='mpl'), '--arch=mpl: choose one of dcgan, maxout, mlp, sagan'),
     (dict(noise='cauchy'), '--noise=cauchy: choose one of normal, uniform'),
     (dict(diffaugment='colour'), "--diffaugment=colour: unknown DiffAugment "

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import types
 
 import keras
 import numpy as np
@@ -16,7 +17,7 @@ import tensorflow as tf
 from gan_tf import Config, callbacks, judge, quality, runs, sources
 from gan_tf import data as gan_data
 from gan_tf.errors import UserError
-from conftest import REPO, run_command
+from conftest import REPO, run_command, small_inception_stand_in
 
 KID_SUBSETS = 20  # of the command line's 100: quicker, as unbiased
 
@@ -168,19 +169,6 @@ def test_inception_features_of_gray_images_at_a_small_size():
     assert features.shape == (6, 2048) and np.isfinite(features).all()
 
 
-def small_inception_stand_in(monkeypatch):
-    """A small network in InceptionV3's place (building the real one costs
-    seconds, its weights cannot be downloaded here): `Inception`'s plumbing."""
-    def stand_in(include_top, weights, pooling, input_shape):
-        inputs = keras.Input(input_shape)
-        model = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(
-            keras.layers.Conv2D(8, 3, activation='relu')(inputs)))
-        if weights:
-            model.load_weights(weights)
-        return model
-    monkeypatch.setattr(keras.applications, 'InceptionV3', stand_in)
-
-
 def test_inception_weights_come_from_a_file_and_real_features_are_kept(
         tmp_path, monkeypatch):
     small_inception_stand_in(monkeypatch)
@@ -196,6 +184,9 @@ def test_inception_weights_come_from_a_file_and_real_features_are_kept(
     assert len(os.listdir(tmp_path / 'cache')) == 1
 
 
+# Slow: test_folder_judge's run on a folder scores in (stand-in) Inception features
+# in the default suite; this one checks the figures tell noise from digits.
+@pytest.mark.slow
 def test_with_inception_weights_every_distribution_metric_is_scored_in_its_features(
         mnist_judge, mnist_data_dir, tmp_path, monkeypatch):
     small_inception_stand_in(monkeypatch)
@@ -227,6 +218,24 @@ def test_inception_weights_are_found_in_the_keras_cache_or_not_at_all(tmp_path, 
     assert judge.inception_weights_path() == str(cached)
     with pytest.raises(UserError, match='no such file'):
         judge.inception_weights_path(str(tmp_path / 'missing.h5'))
+
+
+def test_inception_weights_are_looked_for_where_they_serve(monkeypatch):
+    """Named weights serve any images; during training, grey digits take no
+    cached copy and nothing is fetched for them (gan_tf.evaluate takes the
+    cached copy for any); too few real images or 'none': never, said in a line."""
+    def fail(*args, **kwargs):
+        raise AssertionError('looked for weights')
+    monkeypatch.setattr(judge, 'inception_weights_path', fail)
+    digits = types.SimpleNamespace(compares=True, photos=False)
+    assert judge.add_inception(digits, cached_for_any=False) == ''
+    assert judge.add_inception(digits, 'none') == (
+        'inception_ metrics skipped (--inception_weights=none)')
+    few = types.SimpleNamespace(compares=False, photos=True)
+    assert judge.add_inception(few, 'weights.h5') == (
+        'inception_fid and the other inception_ metrics: left out too')
+    monkeypatch.setattr(judge, 'inception_weights_path', lambda path='': None)
+    assert judge.add_inception(digits) == judge.INCEPTION_MISSING  # no fetch either
 
 
 @pytest.mark.parametrize('content', [b'', b'\x93NUMPY\x01\x00', b'not numpy at all'],

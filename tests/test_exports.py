@@ -1,6 +1,7 @@
 """LiteRT and ONNX exports give the SavedModel's images for every architecture;
 the export command and its flag; the one-line error for a missing extra; TF
 Serving's REST predict contract over the exported signatures."""
+import dataclasses
 import importlib.util
 import json
 import os
@@ -173,6 +174,31 @@ class NeedsTensorFlowOps(keras.Model):
     def call(self, z, training=False):
         noise = tf.random.stateless_normal([tf.shape(z)[0], 4, 4, 1], seed=[1, 2])
         return tf.tanh(tf.reshape(z[:, :16], [-1, 4, 4, 1]) + noise)
+
+
+def test_a_conditional_export_takes_class_names_as_its_labels(tmp_path):
+    """`generate_by_name` gives `generate`'s images of the same classes, and
+    refuses a name it does not know, saying which it knows."""
+    servable = tiny_servable('dcgan', (32, 32, 3), 3, (16, 8))
+    names = ('cats', 'dogs', 'ünïcode birds')
+    folder = exports.write(dataclasses.replace(servable, class_names=names),
+                           tmp_path / 'export')
+    signatures = tf.saved_model.load(folder).signatures
+    by_name = signatures['generate_by_name'](
+        num=tf.constant(4), seed=tf.constant(5, tf.int64),
+        class_names=tf.constant(['dogs', 'ünïcode birds', 'cats', 'dogs']))['images']
+    by_label = signatures['generate'](num=tf.constant(4), seed=tf.constant(5, tf.int64),
+                                      labels=tf.constant([1, 2, 0, 1]))['images']
+    assert by_name.dtype == tf.uint8 and by_name.shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(by_name.numpy(), by_label.numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match='unknown class name; give one of cats, dogs'):
+        signatures['generate_by_name'](num=tf.constant(1), seed=tf.constant(5, tf.int64),
+                                       class_names=tf.constant(['horses']))
+    readme = open(os.path.join(folder, 'README.md')).read()
+    assert '`generate_by_name`' in readme and 'cats, dogs, ünïcode birds' in readme
+    unnamed = exports.write(servable, tmp_path / 'unnamed')
+    assert 'generate_by_name' not in tf.saved_model.load(unnamed).signatures
 
 
 def test_a_generator_needing_tensorflow_ops_fails_at_export_keeping_the_old_one(

@@ -21,8 +21,8 @@ import pytest
 from PIL import Image
 
 import image_folders
-from conftest import error_of, run_command
-from gan_tf import callbacks, evaluate, judge
+from conftest import error_of, run_command, small_inception_stand_in
+from gan_tf import artifacts, callbacks, evaluate, judge
 from gan_tf import data as gan_data
 
 EPOCHS = 10  # steps of one batch: a quick judge, whatever its accuracy
@@ -246,6 +246,65 @@ def test_evaluation_rows_of_a_labelled_folder_count_classes_and_copies(labelled,
     assert (samples == originals).all() and (ratios == 0).all()
 
 
+def test_a_folder_run_scores_in_inception_features_fetched_once(
+        labelled, tmp_path, monkeypatch, capsys):
+    """A run on a folder, with no InceptionV3 weights here, fetches them into
+    Keras' cache: offline, one line says why they are missing and training goes
+    on; resumed once the fetch works, each scoring adds the inception_ columns
+    (blank in the earlier rows); from then on the cached copy serves."""
+    folder, data_dir, _, _, _ = labelled
+    small_inception_stand_in(monkeypatch, load=False)
+    keras_home = tmp_path / 'keras'
+    monkeypatch.setenv('KERAS_HOME', str(keras_home))
+    fetches = []
+    failure = (f'URL fetch failure on {judge.INCEPTION_URL}: None -- [Errno -3] '
+               'Temporary failure in name resolution')
+
+    def offline(fname, origin, cache_subdir, file_hash):
+        fetches.append(origin)
+        raise Exception(failure)
+
+    def online(fname, origin, cache_subdir, file_hash):
+        fetches.append(origin)
+        assert (origin, file_hash) == (judge.INCEPTION_URL, judge.INCEPTION_MD5)
+        path = keras_home / cache_subdir / fname
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b'the weights')  # the stand-in network only checks they are
+        return str(path)
+
+    flags = [f'--dataset={folder}', f'--data_dir={data_dir}', f'--out_dir={tmp_path}',
+             '--run_name=run', '--arch=dcgan', '--g_widths=16,8', '--d_widths=8,16',
+             '--batch_size=16', '--eval_every=2', '--eval_samples=30',
+             '--nohealth_classes', '--log_every=1', '--sample_every=2',
+             '--checkpoint_every=2', '--noexport']
+    monkeypatch.setattr(keras.utils, 'get_file', offline)
+    judge.fetch_inception_weights.cache_clear()
+    assert error_of([*flags, '--max_steps=2']) is None
+    said = [line for line in capsys.readouterr().err.splitlines() if 'inception' in line]
+    assert said == [f'{judge.INCEPTION_MISSING}; fetching them failed: {failure}']
+    assert len(fetches) == 1
+    csv_path = tmp_path / 'run' / 'evaluation.csv'
+    assert artifacts.read_header(csv_path) == callbacks.PeriodicEvaluation.COLUMNS
+
+    monkeypatch.setattr(keras.utils, 'get_file', online)
+    judge.fetch_inception_weights.cache_clear()
+    assert error_of([*flags, '--max_steps=4', '--resume']) is None
+    assert 'inception: each scoring adds inception_fid' in capsys.readouterr().out
+    with open(csv_path, newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == (callbacks.PeriodicEvaluation.COLUMNS +
+                              callbacks.PeriodicEvaluation.INCEPTION_COLUMNS)
+    assert [row['step'] for row in rows] == ['2', '4']
+    assert rows[0]['inception_fid'] == '' and float(rows[1]['inception_fid']) > 0
+    assert float(rows[1]['fid']) > 0 and len(fetches) == 2
+
+    evaluator = judge.Evaluator(folder, data_dir)
+    assert judge.add_inception(evaluator, cached_for_any=False) == ''
+    assert evaluator.inception.weights == str(keras_home / 'models' / judge.INCEPTION_FILE)
+    assert 'inception_kid' in evaluator.score(images_of(folder, data_dir)[:20])
+    assert len(fetches) == 2
+
+
 @pytest.mark.slow
 def test_a_run_on_a_folder_is_judged_and_evaluated_afterwards(labelled, tmp_path):
     folder, data_dir, info, _, _ = labelled
@@ -254,7 +313,8 @@ def test_a_run_on_a_folder_is_judged_and_evaluated_afterwards(labelled, tmp_path
                       '--arch=dcgan', '--g_widths=16,8', '--d_widths=8,16',
                       '--batch_size=16', '--max_steps=2', '--eval_every=2',
                       '--eval_samples=30', '--health_every=2', '--log_every=1',
-                      '--sample_every=2', '--checkpoint_every=2', '--noexport'])
+                      '--sample_every=2', '--checkpoint_every=2', '--noexport',
+                      '--inception_weights=none'])  # no fetch from a test
     assert error is None, error
     run_dir = out / 'digits-dcgan-non_saturating'
     with open(run_dir / 'evaluation.csv', newline='') as f:

@@ -322,8 +322,11 @@ def test_tfds_images_of_another_size_take_the_same_path(tmp_path, monkeypatch):
     pictures, got = arrays(data)
     assert (got == labels).all()
     want = np.stack([images.fit(d[..., None], images.Pixels(32, 3)) for d in digits])
-    assert (pictures == want).all()
+    assert (pictures == want).all() and data.in_memory
     assert gan_data.load('mnist', str(tmp_path)).image_shape == (28, 28, 1)  # as it is
+    # Larger than training may hold (celeb_a at 128 px: 10 GB): streamed, as a folder.
+    monkeypatch.setattr(folder, 'memory_budget', lambda: 1000)
+    assert not gan_data.load('mnist', str(tmp_path), image_size=32, channels=3).in_memory
 
 
 # ----------------------------------------------------------------- bad input

@@ -105,11 +105,19 @@ _DECODED = {}
 TFDS_SOURCES = ('prepared', 'manual', 'download')
 
 
+def _fits_in_memory(num_examples, image_shape):
+    """Whether training may hold these images in memory (`folder.memory_budget`,
+    as for a folder); else they stream from their files."""
+    return num_examples * int(np.prod(image_shape)) <= folder.memory_budget()
+
+
 def _held_in_memory(found, split):
     """`found` read from memory: decoded once per process, when its images fit
-    the shuffle buffer; larger datasets keep streaming from their files."""
+    the shuffle buffer; larger datasets keep streaming from their files (held
+    in memory while training only where they fit its budget)."""
     if found.num_examples * int(np.prod(found.image_shape)) > SHUFFLE_BYTES:
-        return found
+        return dataclasses.replace(
+            found, in_memory=_fits_in_memory(found.num_examples, found.image_shape))
     key = (found.detail, split)
     if key not in _DECODED:
         _DECODED[key] = _decoded(found, split)
@@ -170,7 +178,8 @@ def _resized(found, name, split, data_dir, pixels):
             manifest = writer.commit(source=name)
     return dataclasses.replace(
         found, examples=cache.stream(path, manifest), image_shape=pixels.shape,
-        detail=f'{found.detail}, resized (cache {path})', key=key)
+        detail=f'{found.detail}, resized (cache {path})', key=key,
+        in_memory=_fits_in_memory(found.num_examples, pixels.shape))
 
 
 def train_batches(data, batch_size, seed, start_step=0, labels=False, flip=False):

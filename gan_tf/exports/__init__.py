@@ -56,9 +56,10 @@ def write(servable, export_dir, formats=('saved_model',), overwrite=True):
     return export_dir
 
 
-def servable_of(gan, config, image_shape, assets=None):
+def servable_of(gan, config, image_shape, assets=None, class_names=()):
     """The `Servable` of `gan`'s generator to sample from (`gan.sampling_generator`),
-    built by `config` for images of `image_shape`; under mixed precision, with a
+    built by `config` for images of `image_shape` (`class_names`: its classes',
+    index by index, where it is conditional); under mixed precision, with a
     float32 copy of it for the converted formats."""
     generator = gan.sampling_generator
     float32_generator = None
@@ -67,7 +68,8 @@ def servable_of(gan, config, image_shape, assets=None):
         float32_generator = twin.sampling_generator
         float32_generator.set_weights(generator.get_weights())
     return Servable(generator, gan.latent_dim, tuple(image_shape), gan.noise,
-                    gan.num_classes, dict(assets or {}), float32_generator)
+                    gan.num_classes, dict(assets or {}), float32_generator,
+                    tuple(class_names) if gan.num_classes else ())
 
 
 def export_generator(gan, run_dir, export_dir, formats=('saved_model',), overwrite=True):
@@ -78,7 +80,8 @@ def export_generator(gan, run_dir, export_dir, formats=('saved_model',), overwri
         record_text = f.read()
     record = json.loads(record_text)
     return write(servable_of(gan, Config.from_record(record['config']),
-                          record['image_shape'], {runs.RECORD: record_text}),
+                             record['image_shape'], {runs.RECORD: record_text},
+                             record.get('class_names') or ()),
                  export_dir, formats, overwrite)
 
 

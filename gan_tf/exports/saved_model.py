@@ -7,8 +7,13 @@ Signatures (loading them needs TensorFlow only, not gan_tf):
                    0..255, drawing z from the training noise distribution;
                    the same seed always gives the same images.
 A class-conditional generator's export also takes int32 `labels`, in
-[0, num_classes): [batch] in `serving_default`, [num] in `generate`. The run's
-config.json (with `config.conditional` and `num_classes`) is stored under `assets/`.
+[0, num_classes): [batch] in `serving_default`, [num] in `generate`; where its
+classes have names (a folder's class subfolders, tensorflow-datasets' label
+names), also
+  generate_by_name int32 `num`, int64 `seed`, string `class_names` [num] -> the
+                   uint8 `images` of `generate` with those classes' labels.
+The run's config.json (with `config.conditional`, `num_classes` and
+`class_names`) is stored under `assets/`.
 
 Written by `gan_tf.exports.write`, which also writes the converted formats;
 re-export a run's latest checkpoint with `python -m gan_tf.export`.
@@ -33,6 +38,9 @@ def write(servable, path):
     if servable.num_classes:
         _add_conditional_endpoints(archive, generator, servable.latent_dim,
                                    servable.noise, servable.num_classes)
+        if servable.class_names:
+            _add_named_endpoint(archive, generator, servable.latent_dim,
+                                servable.noise, servable.class_names)
     else:
         _add_endpoints(archive, generator, servable.latent_dim, servable.noise)
     archive.write_out(path, verbose=False)
@@ -71,7 +79,11 @@ def readme(servable):
         '[-1, 1].',
         f'- `generate`: `num` int32 and `seed` int64 scalars'
         f'{", `labels` int32 `[num]`" if s.num_classes else ""} -> `images` uint8 '
-        f'`[num, {h}, {w}, {c}]`, z drawn inside: the same seed, the same images.', '',
+        f'`[num, {h}, {w}, {c}]`, z drawn inside: the same seed, the same images.',
+        *([f'- `generate_by_name`: `num`, `seed` and `class_names` string `[num]`, '
+           f'each one of {", ".join(s.class_names)} -> the images of `generate` '
+           'with those classes (an unknown name is refused).'] if s.class_names else []),
+        '',
         'The folders litert/ and onnx/, where exported (`--export_formats`), hold the '
         'same generator converted for other runtimes, each with its README.md. TF '
         'Serving reads a copy of this folder named by a version number (`1/`).', '',
@@ -131,6 +143,34 @@ def _add_conditional_endpoints(archive, generator, latent_dim, noise, num_classe
         input_signature=[tf.TensorSpec([], tf.int32, name='num'),
                          tf.TensorSpec([], tf.int64, name='seed'),
                          tf.TensorSpec([None], tf.int32, name='labels')])
+
+
+def _add_named_endpoint(archive, generator, latent_dim, noise, class_names):
+    # Names -> labels in the graph, so that a TF Serving client needs no
+    # mapping of its own; an unknown name maps to -1 and is refused.
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(
+            tf.constant(class_names, tf.string),
+            tf.range(len(class_names), dtype=tf.int32)), default_value=-1)
+    archive.track(table)
+    shown = ', '.join(class_names[:10]) + (', ...' if len(class_names) > 10 else '')
+
+    def generate(num, seed, class_names):
+        labels = table.lookup(class_names)
+        checks = [tf.debugging.assert_equal(tf.size(labels), num,
+                                            message='give one class name per image'),
+                  tf.debugging.assert_non_negative(
+                      labels, message=f'unknown class name; give one of {shown}')]
+        with tf.control_dependencies(checks):
+            z = noise_from_seed(noise, num, latent_dim, seed)
+            return {'images': _to_uint8(generator(z, tf.identity(labels),
+                                                  training=False))}
+
+    archive.add_endpoint(
+        name='generate_by_name', fn=generate,
+        input_signature=[tf.TensorSpec([], tf.int32, name='num'),
+                         tf.TensorSpec([], tf.int64, name='seed'),
+                         tf.TensorSpec([None], tf.string, name='class_names')])
 
 
 def _to_uint8(images):

@@ -30,6 +30,9 @@ class Servable:
     mixed-precision generator; None when `generator` itself computes in float32.
     `noise`: the distribution z was drawn from in training. `assets`: file name
     -> text, stored in the SavedModel's assets/ (the run's config.json).
+    `class_names`: a conditional generator's class names, index by index (a
+    folder's class subfolders), where it has them: the SavedModel then also
+    takes names.
     """
     generator: keras.Model
     latent_dim: int
@@ -38,6 +41,7 @@ class Servable:
     num_classes: int = 0
     assets: dict = dataclasses.field(default_factory=dict)
     float32_generator: Optional[keras.Model] = None
+    class_names: tuple = ()
 
     @property
     def converted(self):
