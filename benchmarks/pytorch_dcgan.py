@@ -1,35 +1,38 @@
 """`gan_tf --arch=dcgan` in PyTorch, eager, as PyTorch GAN code runs it: a yardstick.
 
 The same players as gan_tf's `dcgan` at the same image size and widths (by
-default its own: G 128-64 and D 64-128 filters at 32 px, G 256-128-64 and D
-64-128-256 at 64 px): a bias-free dense layer to the smallest feature map,
+default its own: G 64-32 and D 32-64 filters at 32 px, G 128-64-32 and D
+32-64-128 at 64 px): a bias-free dense layer to the smallest feature map,
 batch-norm and ReLU, 4x4 stride-2 transposed convolutions (bias-free, batch-norm,
 ReLU) and a tanh output; D's 4x4 stride-2 convolutions with LeakyReLU(0.2) and
 batch-norm after the first, then one logit. Weights N(0, 0.02), batch-norm
 momentum 0.9 (PyTorch's 0.1), the non-saturating loss from logits, Adam(2e-4,
 beta1 0.5), and gan_tf's work per step: D on a real and a fresh fake batch,
-then G on new noise. Needs PyTorch, which gan_tf does not:
+then G on new noise, then the moving average of G's weights (decay 0.999, as
+gan_tf's default --ema_decay). Needs PyTorch, which gan_tf does not:
 
     python -m venv /tmp/torch && /tmp/torch/bin/pip install torch==2.13.0 numpy
     /tmp/torch/bin/python benchmarks/pytorch_dcgan.py --image_size=32
     python -m gan_tf.bench --arch=dcgan --image_size=32     # the same step, gan_tf
 """
 import argparse
-import time
 
 import torch
 from torch import nn
 
 from torch_gan import best_seconds, gan_step
 
+BASE_FILTERS = 32  # gan_tf.models.dcgan.BASE_FILTERS (not imported: no TensorFlow here)
+
 
 def default_widths(size):
     """gan_tf's dcgan defaults: one stride-2 block per halving of the side while
-    it is even and above 8, 64 filters at the largest, doubling per halving."""
+    it is even and above 8, BASE_FILTERS at the largest, doubling per halving."""
     blocks = 0
     while size % 2 == 0 and size > 8:
         size, blocks = size // 2, blocks + 1
-    return [64 * 2 ** i for i in reversed(range(blocks))], [64 * 2 ** i for i in range(blocks)]
+    return ([BASE_FILTERS * 2 ** i for i in reversed(range(blocks))],
+            [BASE_FILTERS * 2 ** i for i in range(blocks)])
 
 
 def generator(size, channels, widths, latent_dim=100):
@@ -72,9 +75,12 @@ def main():
     parser.add_argument('--batch_size', type=int, default=64)
     parser.add_argument('--g_widths', default='', help='e.g. 128,64 (empty: gan_tf\'s)')
     parser.add_argument('--d_widths', default='')
+    parser.add_argument('--ema_decay', type=float, default=0.999,
+                        help="gan_tf's default; a negative value: no moving average")
     parser.add_argument('--steps', type=int, default=30)
     parser.add_argument('--repeats', type=int, default=5)
     args = parser.parse_args()
+    args.ema_decay = args.ema_decay if args.ema_decay >= 0 else None
     torch.manual_seed(0)
     g_widths, d_widths = default_widths(args.image_size)
     g_widths = [int(w) for w in args.g_widths.split(',')] if args.g_widths else g_widths
@@ -85,7 +91,7 @@ def main():
     d_opt = torch.optim.Adam(D.parameters(), 2e-4, betas=(0.5, 0.999))
     batch = args.batch_size
     real = torch.rand(batch, args.channels, args.image_size, args.image_size) * 2 - 1
-    step = gan_step(G, D, g_opt, d_opt, real)
+    step = gan_step(G, D, g_opt, d_opt, real, ema_decay=args.ema_decay)
 
     step()
     n = 2048

@@ -6,12 +6,17 @@ import torch
 from torch import nn
 
 
-def gan_step(generator, discriminator, g_opt, d_opt, real, latent_dim=100):
+def gan_step(generator, discriminator, g_opt, d_opt, real, latent_dim=100,
+             ema_decay=None):
     """A function doing one D update on `real` (or the batch it is given) and one
-    G update; it returns the summed losses (a float, so the step has finished)."""
+    G update (then, with `ema_decay`, the moving average of G's weights that
+    gan_tf keeps by default); it returns the summed losses (a float, so the step
+    has finished)."""
     bce = nn.BCEWithLogitsLoss()
     batch = len(real)
     ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    weights = list(generator.parameters())
+    average = [w.detach().clone() for w in weights]
 
     def step(real=real):
         with torch.no_grad():
@@ -24,6 +29,9 @@ def gan_step(generator, discriminator, g_opt, d_opt, real, latent_dim=100):
         g_opt.zero_grad()
         g_loss.backward()
         g_opt.step()
+        if ema_decay is not None:
+            with torch.no_grad():
+                torch._foreach_lerp_(average, weights, 1 - ema_decay)
         return d_loss.item() + g_loss.item()
     return step
 

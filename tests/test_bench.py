@@ -32,3 +32,18 @@ def test_pipeline_throughput_is_measured_on_real_data(mnist_data_dir):
     data = gan_data.load('mnist', mnist_data_dir, download=False)
     rate = speed.pipeline_images_per_second(data, batch_size=64, batches=50)
     assert rate > 10_000  # images/s; measured: about 500,000 on 2 cores
+
+
+@pytest.mark.slow  # 6 s, most of it the 2048x2048 matmul yardstick
+def test_bench_times_a_colour_dcgan_of_the_size_asked_for():
+    """`python -m gan_tf.bench --arch=dcgan --image_size=32`: square colour images
+    (BUILD.md's figures against PyTorch), here with small players."""
+    from conftest import run_command
+    from gan_tf import bench
+    status, printed, last = run_command(
+        bench, '--arch=dcgan', '--image_size=32', '--g_widths=8,4', '--d_widths=4,8',
+        '--batch_size=8', '--steps=1', '--repeats=1')
+    assert status == 0, last
+    assert 'arch=dcgan' in printed and 'image_shape=(32, 32, 3)' in printed
+    assert float(printed.split('images/second:')[1].split()[0]) > 0
+    assert 'fraction of matmul rate:' in printed
