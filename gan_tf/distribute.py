@@ -91,6 +91,16 @@ def is_chief(strategy):
         'chief' not in resolver.cluster_spec().as_dict())
 
 
+def num_workers(strategy):
+    """Worker processes training together: those of the cluster under
+    MultiWorkerMirroredStrategy (its chief included), else 1."""
+    resolver = getattr(strategy, 'cluster_resolver', None)
+    if not multi_worker(strategy) or not resolver:
+        return 1
+    jobs = resolver.cluster_spec().as_dict()
+    return max(1, len(jobs.get('chief', [])) + len(jobs.get('worker', [])))
+
+
 def multi_worker(strategy):
     """Whether `strategy` spans several worker processes."""
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)

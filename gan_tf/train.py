@@ -90,10 +90,11 @@ def _train(config, strategy):
             print(f'--resume: continuing from {restored} (step {int(gan.step)})',
                   flush=True)
     start_step = int(gan.step)
-    batches = distribute.distribute_input(
-        data.train_batches(images, images_per_step, config.seed, start_step,
-                           labels=config.conditional, flip=config.flip),
-        strategy, config.discriminator_steps)
+    batches = worker_batches(strategy, images, images_per_step, config, start_step) or \
+        distribute.distribute_input(
+            data.train_batches(images, images_per_step, config.seed, start_step,
+                               labels=config.conditional, flip=config.flip),
+            strategy, config.discriminator_steps)
     real = data.to_unit_range(next(iter(images.images.batch(NUM_SAMPLES)))).numpy()
     # config.json: the options, the data, and (--export_best) the step and FID of
     # the generator in export/, which an earlier process may have written.
@@ -327,6 +328,32 @@ def warn_if_small(config, images):
                       'size plain settings collapse or memorise; add the small-data '
                       'recipe, --flagfile=examples/folder.flags (DiffAugment, a moving '
                       'average of G, flips)')
+
+
+def worker_batches(strategy, images, images_per_step, config, start_step):
+    """Under --strategy=multi_worker, for images that stream from their cache's
+    shards (a folder larger than memory): each worker reads only its own shards
+    (`ImageData.worker_part`), shuffled by a seed of its own, into its replicas'
+    batches. None otherwise, and where there are fewer shards than workers:
+    then every worker reads the whole stream and keeps its share of each global
+    batch, as one device would see it (`distribute.distribute_input`)."""
+    workers = distribute.num_workers(strategy)
+    if workers < 2 or images.worker_part(0, workers) is None:
+        return None
+
+    def per_worker(context):
+        index = context.input_pipeline_id
+        part = images.worker_part(index, workers)
+        shards = len(images.cache_files[1]['shards'])
+        print(f'data: worker {index} of {workers} reads its own '
+              f'{len(range(index, shards, workers))} of the cache\'s {shards} shards '
+              f'({part.num_examples:,} images)', flush=True)
+        per_worker_batch = images_per_step // workers
+        return data.train_batches(
+            part, per_worker_batch, config.seed + index, start_step,
+            labels=config.conditional, flip=config.flip).rebatch(
+                context.get_per_replica_batch_size(images_per_step))
+    return strategy.distribute_datasets_from_function(per_worker)
 
 
 def make_evaluator(config):

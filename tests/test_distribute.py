@@ -231,11 +231,12 @@ def free_ports(count):
     return ports
 
 
-def start_workers(flags, tmp_path, out_dirs):
+def start_workers(flags, tmp_path, out_dirs, command=('-m', 'gan_tf.main')):
     """Two `gan_tf.main --strategy=multi_worker` processes on 127.0.0.1, worker 0
     (the chief) writing to out_dirs[0], worker 1 to out_dirs[1]. Each worker has
     its own TMPDIR, to see what it leaves there; output goes to files (a pipe
-    nobody reads would fill up and stop the worker)."""
+    nobody reads would fill up and stop the worker). `command`: how Python runs
+    gan_tf.main."""
     cluster = {'worker': [f'127.0.0.1:{port}' for port in free_ports(2)]}
     workers = []
     for index in range(2):
@@ -246,7 +247,7 @@ def start_workers(flags, tmp_path, out_dirs):
         with open(tmp_path / f'worker{index}.out', 'w') as out, \
                 open(tmp_path / f'worker{index}.err', 'w') as err:
             worker = subprocess.Popen(
-                [sys.executable, '-m', 'gan_tf.main', '--strategy=multi_worker',
+                [sys.executable, *command, '--strategy=multi_worker',
                  f'--out_dir={out_dirs[index]}', *flags],
                 cwd=REPO, env=env, stdout=out, stderr=err)
         worker.logs = tmp_path / f'worker{index}'
@@ -305,6 +306,45 @@ def test_two_workers_train_together_and_only_the_chief_writes(mnist_data_dir,
     assert error_of(['--strategy=default', '--resume', '--max_steps=12', '--noexport',
                      f'--out_dir={chief_out}', *flags[:1], *MULTI_WORKER_FLAGS]) is None
     assert (run_dir / 'checkpoints' / 'ckpt-12.index').exists()
+
+
+# gan_tf.main in a process whose memory budget holds no images: a folder streams
+# from its cache, as one larger than memory does.
+STREAMING_MAIN = ('-c', 'import sys; from gan_tf.data import folder; '
+                  'folder.memory_budget = lambda: 0; from gan_tf import cli, main; '
+                  'cli.main(main.COMMAND, ["gan_tf.main", *sys.argv[1:]])')
+
+
+@pytest.mark.slow  # two worker processes: 30 s
+def test_two_workers_on_a_streamed_folder_each_read_their_own_shards(tmp_path,
+                                                                      monkeypatch):
+    from PIL import Image
+    import image_folders
+    from gan_tf import data as gan_data
+    from gan_tf.data import cache
+    root = tmp_path / 'digits'
+    digits, labels = image_folders.mnist(6)  # 6 of each digit
+    for i, (digit, label) in enumerate(zip(digits, labels)):
+        (root / str(label)).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(digit).save(root / str(label) / f'{i}.png')
+    data_dir = tmp_path / 'data'  # prepared here in 3 shards (20 images each)
+    monkeypatch.setattr(cache, 'SHARD_BYTES', 20 * 32 * 32)
+    prepared = gan_data.load(str(root), str(data_dir), image_size=32, quiet=True)
+    assert len(prepared.cache_files[1]['shards']) == 3
+    out = tmp_path / 'out'
+    flags = [f'--dataset={root}', f'--data_dir={data_dir}', '--image_size=32',
+             '--arch=dcgan', '--g_widths=16,8', '--d_widths=8,16', '--max_steps=6',
+             '--noexport', *MULTI_WORKER_FLAGS[:1], '--batch_size=8', '--log_every=3',
+             '--sample_every=3', '--checkpoint_every=3', '--eval_every=0',
+             '--nohealth_classes']
+    workers = start_workers(flags, tmp_path, [out, tmp_path / 'out1'], STREAMING_MAIN)
+    (rc0, out0, err0), (rc1, out1, err1) = [finish(worker, 300) for worker in workers]
+    assert rc0 == 0 and rc1 == 0, (err0[-3000:], err1[-3000:])
+    assert "data: worker 0 of 2 reads its own 2 of the cache's 3 shards (40 images)" in out0
+    assert "data: worker 1 of 2 reads its own 1 of the cache's 3 shards (20 images)" in out1
+    assert 'step 6 of 6; results in' in out0
+    with open(out / 'mw' / 'metrics.csv') as f:
+        assert [line.split(',')[0] for line in f][1:] == ['3', '6']
 
 
 @pytest.mark.slow  # two more worker processes: 30 s

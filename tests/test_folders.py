@@ -127,6 +127,12 @@ def test_subfolders_are_classes_and_grey_images_one_channel(tmp_path):
     for picture, label in zip(pictures, labels):
         error = min(np.abs(picture.astype(float) - d).mean() for d in by_digit[label])
         assert error < 12, label  # 1-bit and 16-level palette files lose some
+    # --channels=3 overrides the folder's own (another cache, in another order):
+    # grey stays grey in R, G and B (WebP and JPEG store grey as colour: within 2).
+    coloured, coloured_labels = arrays(load(made.root, tmp_path / 'data', channels=3))
+    assert coloured.shape == (30, 32, 32, 3)
+    assert np.abs(np.diff(coloured.astype(int), axis=-1)).max() <= 2
+    assert sorted(coloured_labels) == sorted(labels)
 
 
 def test_images_beside_class_folders_make_it_unlabelled_with_a_warning(tmp_path):
@@ -290,6 +296,16 @@ def test_a_large_folder_streams_with_a_bounded_shuffle(tmp_path, monkeypatch):
     monkeypatch.setattr(gan_data, 'SHUFFLE_BYTES', 4 * 32 * 32 * 3)
     stream = iter(gan_data.train_batches(data, 4, seed=0, flip=True))
     assert next(stream).shape == (4, 32, 32, 3) and next(stream).shape == (4, 32, 32, 3)
+    # Two workers under --strategy=multi_worker each read their own shards: the
+    # first the 1st and 3rd (5 + 2 images), the second the 2nd, together each once.
+    parts = [data.worker_part(index, 2) for index in (0, 1)]
+    assert [part.num_examples for part in parts] == [7, 5]
+    read = np.concatenate([arrays(part)[0] for part in parts])
+    assert sorted(map(bytes, read)) == sorted(map(bytes, pictures))
+    assert data.worker_part(0, 4) is None  # fewer shards than workers: all read all
+    assert load(f.root, tmp_path / 'data', image_size=32).worker_part(0, 2) is not None
+    monkeypatch.setattr(folder, 'memory_budget', lambda: 1 << 30)
+    assert load(f.root, tmp_path / 'data', image_size=32).worker_part(0, 2) is None
 
 
 def test_flips_are_seeded_and_resume_exactly(tmp_path):

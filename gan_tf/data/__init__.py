@@ -14,6 +14,7 @@ import io
 import json
 import os
 import zipfile
+from typing import Optional
 
 import numpy as np
 import tensorflow as tf
@@ -40,6 +41,19 @@ class ImageData:
     listing: str = ''  # folders: the CSV of every file, kept or skipped, and why
     key: str = ''  # the cache key of images prepared or resized ('' for a tfds
                    # dataset as it is): other images, another key
+    cache_files: Optional[tuple] = None  # (folder, manifest) of that cache: its shards
+
+    def worker_part(self, index, count):
+        """The images worker `index` of `count` reads when each reads only its
+        own files: every count-th shard of the cache from the index-th on; None
+        where the images are held in memory or have fewer shards than workers
+        (then every worker reads them all and keeps its share of each batch)."""
+        if self.in_memory or not self.cache_files or \
+                len(self.cache_files[1]['shards']) < count:
+            return None
+        examples = cache.stream(*self.cache_files, (index, count))
+        return dataclasses.replace(self, examples=examples,
+                                   num_examples=int(examples.cardinality()))
 
     @property
     def images(self):
@@ -179,7 +193,8 @@ def _resized(found, name, split, data_dir, pixels):
     return dataclasses.replace(
         found, examples=cache.stream(path, manifest), image_shape=pixels.shape,
         detail=f'{found.detail}, resized (cache {path})', key=key,
-        in_memory=_fits_in_memory(found.num_examples, pixels.shape))
+        in_memory=_fits_in_memory(found.num_examples, pixels.shape),
+        cache_files=(path, manifest))
 
 
 def train_batches(data, batch_size, seed, start_step=0, labels=False, flip=False):

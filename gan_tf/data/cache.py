@@ -188,13 +188,17 @@ def _running(pid):
     return True
 
 
-def stream(path, manifest):
+def stream(path, manifest, part=(0, 1)):
     """The cache's examples, {'image': uint8 [h, w, c], 'label': int32}, in the
-    order written, read from the shards (a few at a time, interleaved)."""
+    order written, read from the shards (a few at a time, interleaved).
+    `part`: (index, count): only every count-th shard from the index-th on,
+    what one of `count` workers reads."""
     h, w, c = manifest['image_shape']
-    shards = manifest['shards']
     labels = np.load(os.path.join(path, 'labels.npy'))
-    starts = np.cumsum([0] + [s['count'] for s in shards])
+    starts = np.cumsum([0] + [s['count'] for s in manifest['shards']])
+    index, count = part
+    shards = manifest['shards'][index::count]
+    starts, ends = starts[:-1][index::count], starts[1:][index::count]
 
     def read(file, offset, start, end):
         images = tf.data.FixedLengthRecordDataset(file, h * w * c, header_bytes=offset)
@@ -207,11 +211,12 @@ def stream(path, manifest):
 
     files = tf.data.Dataset.from_tensor_slices((
         [os.path.join(path, s['file']) for s in shards],
-        np.int64([s['offset'] for s in shards]), starts[:-1], starts[1:]))
+        np.int64([s['offset'] for s in shards]), starts, ends))
     examples = files.interleave(read, cycle_length=min(4, len(shards)),
                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return (examples.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
-            .apply(tf.data.experimental.assert_cardinality(manifest['num_examples'])))
+            .apply(tf.data.experimental.assert_cardinality(
+                int(sum(s['count'] for s in shards)))))
 
 
 class Progress:

@@ -119,7 +119,8 @@ def load(folder, data_dir, split='train', image_size=None, crop='centre', channe
                 num_classes=len(manifest['class_names']),
                 class_names=tuple(manifest['class_names']),
                 in_memory=manifest['num_examples'] * int(np.prod(shape)) <= memory_budget(),
-                listing=os.path.join(path, 'images.csv'), key=key)
+                listing=os.path.join(path, 'images.csv'), key=key,
+                cache_files=(path, manifest))
 
 
 def memory_budget():

@@ -122,8 +122,10 @@ def _builder(dataset, data_dir):
     try:
         builder = tfds.builder(dataset, data_dir=data_dir)
     except tfds.core.registered.DatasetNotFoundError:
-        raise UserError(f'unknown dataset {dataset!r}: use a tensorflow-datasets '
-                        'image dataset such as mnist, fashion_mnist or cifar10') from None
+        raise UserError(f'unknown dataset {dataset!r}, and no folder of that name here: '
+                        'use a tensorflow-datasets image dataset such as mnist, '
+                        'fashion_mnist or cifar10, or the path of a folder of images'
+                        ) from None
     if 'image' not in builder.info.features:
         raise UserError(f'dataset {dataset!r} has no "image" feature: use an image '
                         'dataset such as mnist, fashion_mnist or cifar10')
