@@ -197,9 +197,14 @@ def read_header(path):
 
 def truncate_csv(path, columns, step):
     """Drops the rows of CSV file `path` past `step`: left by a run killed after
-    its last checkpoint, they would repeat once it resumes from there."""
+    its last checkpoint, they would repeat once it resumes from there. Returns
+    the columns to append with: the file's own, then those of `columns` it
+    lacks (blank in its earlier rows), so that a run resumed with other columns
+    loses none; `columns` for a new file."""
     if not os.path.exists(path):
-        return
+        return tuple(columns)
+    header = read_header(path)
+    columns = (*header, *[c for c in columns if c not in header])
     with open(path, newline='') as f:
         rows = [r for r in csv.DictReader(f) if int(r['step']) <= step]
     text = io.StringIO()
@@ -207,6 +212,7 @@ def truncate_csv(path, columns, step):
     out.writeheader()
     out.writerows(rows)
     write_file(path, text.getvalue())
+    return columns
 
 
 def read_metrics(csv_path):

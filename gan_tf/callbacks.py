@@ -146,12 +146,9 @@ class MetricsLogger(keras.callbacks.Callback):
         self.images_per_step = images_per_step
 
     def on_train_begin(self, logs=None):
-        self.columns = ['step', 'seconds', 'images_per_second', *METRICS]
-        header = artifacts.read_header(self.csv_path)
-        # Resumed with other columns (Inception weights found or gone): keep the
-        # earlier ones, blank where a row has none.
-        self.columns = (*header, *[c for c in self.columns if c not in header])
-        artifacts.truncate_csv(self.csv_path, self.columns, int(self.model.step))
+        self.columns = artifacts.truncate_csv(
+            self.csv_path, ['step', 'seconds', 'images_per_second', *METRICS],
+            int(self.model.step))
         self.sums, self.count = dict.fromkeys(METRICS, 0.0), 0
         self.started = self.window_started = time.monotonic()
 
@@ -348,7 +345,10 @@ class PeriodicEvaluation(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.noise = latent.noise_from_seed(self.model.noise, self.num_samples,
                                             self.model.latent_dim, self.seed).numpy()
-        artifacts.truncate_csv(self.csv_path, self.columns, int(self.model.step))
+        # A run resumed with other columns (Inception weights found or gone)
+        # keeps the earlier ones too.
+        self.columns = artifacts.truncate_csv(self.csv_path, self.columns,
+                                              int(self.model.step))
         earlier = artifacts.read_metrics(self.csv_path) if os.path.exists(
             self.csv_path) else {}
         if len(earlier.get('fid', ())):

@@ -14,7 +14,7 @@ import pytest
 import scipy.spatial
 import tensorflow as tf
 
-from gan_tf import Config, callbacks, judge, quality, runs, sources
+from gan_tf import Config, artifacts, callbacks, judge, quality, runs, sources
 from gan_tf import data as gan_data
 from gan_tf.errors import UserError
 from conftest import REPO, run_command, small_inception_stand_in
@@ -310,6 +310,23 @@ def test_cli_mistakes_end_with_one_line(args, message, tmp_path, monkeypatch):
     else:
         status, _, error = evaluate_cli(*args, home=tmp_path, monkeypatch=monkeypatch)
     assert status == 1 and error.startswith('error: ') and message in error, error
+
+
+def test_a_resumed_run_keeps_every_column_of_its_csv(tmp_path):
+    """Resumed without the Inception weights an earlier process had: its column
+    and figures stay, blank in the new rows; a new column joins, blank before."""
+    path = str(tmp_path / 'evaluation.csv')
+    assert artifacts.truncate_csv(path, ('step', 'fid'), 0) == ('step', 'fid')
+    for step in (2, 4):  # the earlier process, killed after its step-2 checkpoint
+        artifacts.append_csv(path, ('step', 'fid', 'inception_fid'),
+                             {'step': step, 'fid': 1.5, 'inception_fid': 9.0})
+    columns = artifacts.truncate_csv(path, ('step', 'fid', 'kid'), 2)
+    assert columns == ('step', 'fid', 'inception_fid', 'kid')
+    artifacts.append_csv(path, columns, {'step': 4, 'fid': 1.0, 'kid': 0.25})
+    kept = artifacts.read_metrics(path)
+    assert list(kept['step']) == [2, 4] and list(kept['fid']) == [1.5, 1.0]
+    assert kept['inception_fid'][0] == 9.0 and np.isnan(kept['inception_fid'][1])
+    assert np.isnan(kept['kid'][0]) and kept['kid'][1] == 0.25
 
 
 def test_periodic_evaluation_during_fit(mnist_judge, mnist_data_dir, tmp_path):
