@@ -187,14 +187,6 @@ def append_csv(path, columns, row):
         out.writerow(row)
 
 
-def read_header(path):
-    """The column names of CSV file `path`; () where it does not exist yet."""
-    if not os.path.exists(path):
-        return ()
-    with open(path, newline='') as f:
-        return tuple(next(csv.reader(f), ()))
-
-
 def truncate_csv(path, columns, step):
     """Drops the rows of CSV file `path` past `step`: left by a run killed after
     its last checkpoint, they would repeat once it resumes from there. Returns
@@ -203,10 +195,11 @@ def truncate_csv(path, columns, step):
     loses none; `columns` for a new file."""
     if not os.path.exists(path):
         return tuple(columns)
-    header = read_header(path)
-    columns = (*header, *[c for c in columns if c not in header])
     with open(path, newline='') as f:
-        rows = [r for r in csv.DictReader(f) if int(r['step']) <= step]
+        reader = csv.DictReader(f)
+        rows = [r for r in reader if int(r['step']) <= step]
+        header = reader.fieldnames or ()
+    columns = (*header, *[c for c in columns if c not in header])
     text = io.StringIO()
     out = csv.DictWriter(text, columns)
     out.writeheader()

@@ -337,14 +337,13 @@ def worker_batches(strategy, images, images_per_step, config, start_step):
     batches. None otherwise, and where there are fewer shards than workers:
     then every worker reads the whole stream and keeps its share of each global
     batch, as one device would see it (`distribute.distribute_input`)."""
-    workers = distribute.num_workers(strategy)
-    if workers < 2 or images.worker_part(0, workers) is None:
+    workers, shards = distribute.num_workers(strategy), images.streamed_shards
+    if workers < 2 or shards < workers:
         return None
 
     def per_worker(context):
         index = context.input_pipeline_id
         part = images.worker_part(index, workers)
-        shards = len(images.cache_files[1]['shards'])
         print(f'data: worker {index} of {workers} reads its own '
               f'{len(range(index, shards, workers))} of the cache\'s {shards} shards '
               f'({part.num_examples:,} images)', flush=True)

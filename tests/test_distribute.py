@@ -318,17 +318,14 @@ STREAMING_MAIN = ('-c', 'import sys; from gan_tf.data import folder; '
 @pytest.mark.slow  # two worker processes: 30 s
 def test_two_workers_on_a_streamed_folder_each_read_their_own_shards(tmp_path,
                                                                       monkeypatch):
-    from PIL import Image
     import image_folders
     from gan_tf import data as gan_data
     from gan_tf.data import cache
-    root = tmp_path / 'digits'
-    digits, labels = image_folders.mnist(6)  # 6 of each digit
-    for i, (digit, label) in enumerate(zip(digits, labels)):
-        (root / str(label)).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(digit).save(root / str(label) / f'{i}.png')
+    root = image_folders.labelled_digits(tmp_path / 'digits', per_class=6).root  # 60
     data_dir = tmp_path / 'data'  # prepared here in 3 shards (20 images each)
-    monkeypatch.setattr(cache, 'SHARD_BYTES', 20 * 32 * 32)
+    # 20 images a shard: some digits are stored as RGB (WebP, JPEG), so the writer
+    # sizes its shards for 3 channels
+    monkeypatch.setattr(cache, 'SHARD_BYTES', 20 * 32 * 32 * 3)
     prepared = gan_data.load(str(root), str(data_dir), image_size=32, quiet=True)
     assert len(prepared.cache_files[1]['shards']) == 3
     out = tmp_path / 'out'

@@ -43,13 +43,20 @@ class ImageData:
                    # dataset as it is): other images, another key
     cache_files: Optional[tuple] = None  # (folder, manifest) of that cache: its shards
 
+    @property
+    def streamed_shards(self):
+        """How many cache shards training streams the images from: 0 where
+        they are held in memory or have no cache."""
+        if self.in_memory or not self.cache_files:
+            return 0
+        return len(self.cache_files[1]['shards'])
+
     def worker_part(self, index, count):
         """The images worker `index` of `count` reads when each reads only its
         own files: every count-th shard of the cache from the index-th on; None
-        where the images are held in memory or have fewer shards than workers
-        (then every worker reads them all and keeps its share of each batch)."""
-        if self.in_memory or not self.cache_files or \
-                len(self.cache_files[1]['shards']) < count:
+        where fewer than `count` shards stream (then every worker reads them all
+        and keeps its share of each batch)."""
+        if self.streamed_shards < count:
             return None
         examples = cache.stream(*self.cache_files, (index, count))
         return dataclasses.replace(self, examples=examples,
@@ -119,19 +126,13 @@ _DECODED = {}
 TFDS_SOURCES = ('prepared', 'manual', 'download')
 
 
-def _fits_in_memory(num_examples, image_shape):
-    """Whether training may hold these images in memory (`folder.memory_budget`,
-    as for a folder); else they stream from their files."""
-    return num_examples * int(np.prod(image_shape)) <= folder.memory_budget()
-
-
 def _held_in_memory(found, split):
     """`found` read from memory: decoded once per process, when its images fit
     the shuffle buffer; larger datasets keep streaming from their files (held
     in memory while training only where they fit its budget)."""
     if found.num_examples * int(np.prod(found.image_shape)) > SHUFFLE_BYTES:
         return dataclasses.replace(
-            found, in_memory=_fits_in_memory(found.num_examples, found.image_shape))
+            found, in_memory=folder.fits_in_memory(found.num_examples, found.image_shape))
     key = (found.detail, split)
     if key not in _DECODED:
         _DECODED[key] = _decoded(found, split)
@@ -193,7 +194,7 @@ def _resized(found, name, split, data_dir, pixels):
     return dataclasses.replace(
         found, examples=cache.stream(path, manifest), image_shape=pixels.shape,
         detail=f'{found.detail}, resized (cache {path})', key=key,
-        in_memory=_fits_in_memory(found.num_examples, pixels.shape),
+        in_memory=folder.fits_in_memory(found.num_examples, pixels.shape),
         cache_files=(path, manifest))
 
 

@@ -118,9 +118,15 @@ def load(folder, data_dir, split='train', image_size=None, crop='centre', channe
                 source='folder' if prepared else 'cache', detail=f'{root} (cache {path})',
                 num_classes=len(manifest['class_names']),
                 class_names=tuple(manifest['class_names']),
-                in_memory=manifest['num_examples'] * int(np.prod(shape)) <= memory_budget(),
+                in_memory=fits_in_memory(manifest['num_examples'], shape),
                 listing=os.path.join(path, 'images.csv'), key=key,
                 cache_files=(path, manifest))
+
+
+def fits_in_memory(num_examples, image_shape):
+    """Whether training may hold these uint8 images in memory (`memory_budget`);
+    else they stream from their files."""
+    return num_examples * int(np.prod(image_shape)) <= memory_budget()
 
 
 def memory_budget():

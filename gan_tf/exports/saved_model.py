@@ -37,10 +37,8 @@ def write(servable, path):
     archive.track(generator)
     if servable.num_classes:
         _add_conditional_endpoints(archive, generator, servable.latent_dim,
-                                   servable.noise, servable.num_classes)
-        if servable.class_names:
-            _add_named_endpoint(archive, generator, servable.latent_dim,
-                                servable.noise, servable.class_names)
+                                   servable.noise, servable.num_classes,
+                                   servable.class_names)
     else:
         _add_endpoints(archive, generator, servable.latent_dim, servable.noise)
     archive.write_out(path, verbose=False)
@@ -118,7 +116,8 @@ def _add_endpoints(archive, generator, latent_dim, noise):
                          tf.TensorSpec([], tf.int64, name='seed')])
 
 
-def _add_conditional_endpoints(archive, generator, latent_dim, noise, num_classes):
+def _add_conditional_endpoints(archive, generator, latent_dim, noise, num_classes,
+                               class_names=()):
     def images(z, labels):
         checks = [
             tf.debugging.assert_equal(tf.size(labels), tf.shape(z)[0],
@@ -143,11 +142,10 @@ def _add_conditional_endpoints(archive, generator, latent_dim, noise, num_classe
         input_signature=[tf.TensorSpec([], tf.int32, name='num'),
                          tf.TensorSpec([], tf.int64, name='seed'),
                          tf.TensorSpec([None], tf.int32, name='labels')])
-
-
-def _add_named_endpoint(archive, generator, latent_dim, noise, class_names):
+    if not class_names:
+        return
     # Names -> labels in the graph, so that a TF Serving client needs no
-    # mapping of its own; an unknown name maps to -1 and is refused.
+    # mapping of its own; an unknown name maps to -1 and is refused by name.
     table = tf.lookup.StaticHashTable(
         tf.lookup.KeyValueTensorInitializer(
             tf.constant(class_names, tf.string),
@@ -155,19 +153,15 @@ def _add_named_endpoint(archive, generator, latent_dim, noise, class_names):
     archive.track(table)
     shown = ', '.join(class_names[:10]) + (', ...' if len(class_names) > 10 else '')
 
-    def generate(num, seed, class_names):
-        labels = table.lookup(class_names)
-        checks = [tf.debugging.assert_equal(tf.size(labels), num,
-                                            message='give one class name per image'),
-                  tf.debugging.assert_non_negative(
-                      labels, message=f'unknown class name; give one of {shown}')]
-        with tf.control_dependencies(checks):
-            z = noise_from_seed(noise, num, latent_dim, seed)
-            return {'images': _to_uint8(generator(z, tf.identity(labels),
-                                                  training=False))}
-
+    def by_name(num, seed, names):
+        labels = table.lookup(names)
+        known = tf.debugging.assert_non_negative(
+            labels, message=f'unknown class name; give one of {shown}')
+        with tf.control_dependencies([known]):
+            return {'images': _to_uint8(images(noise_from_seed(noise, num, latent_dim, seed),
+                                               tf.identity(labels)))}
     archive.add_endpoint(
-        name='generate_by_name', fn=generate,
+        name='generate_by_name', fn=by_name,
         input_signature=[tf.TensorSpec([], tf.int32, name='num'),
                          tf.TensorSpec([], tf.int64, name='seed'),
                          tf.TensorSpec([None], tf.string, name='class_names')])
